@@ -1,0 +1,45 @@
+# klue-loss-sweep: the commands a newcomer runs (see README.md).
+# Every target uses the pinned virtual environment at .venv; `make install` creates it.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast lint format quickstart bench clean
+
+install: $(STAMP)
+
+# Re-install only when the pins change. requirements.lock pins every transitive package too,
+# so a fresh clone gets exactly the versions CI tested.
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+## The whole suite, slow tests included (what CI runs).
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Everything but the tests marked slow.
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+quickstart: install
+	@echo "make quickstart: not yet available — the search service (python -m search.run) lands next."
+	@exit 2
+
+bench: install
+	$(BIN)/python bench/losses.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
