@@ -6,8 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# The KLUE RE files live outside the repo; this default is the layout CI and dev machines share.
+KLUE_RE_DIR ?= ../shared/data/klue_re
+export KLUE_RE_DIR
+# Keep every Ray address on 127.0.0.1 for local runs and tests (DESIGN §6).
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
-.PHONY: install test test-fast lint format quickstart bench clean
+.PHONY: install test test-fast lint format quickstart train bench clean
 
 install: $(STAMP)
 
@@ -38,8 +43,13 @@ quickstart: install
 	@echo "make quickstart: not yet available — the search service (python -m search.run) lands next."
 	@exit 2
 
+## One training run of the quickstart config, without a sweep.
+train: install
+	$(BIN)/python -m trainable.train --config configs/quickstart.yaml
+
 bench: install
 	$(BIN)/python bench/losses.py
+	$(BIN)/python bench/trainable.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

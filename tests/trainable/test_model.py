@@ -1,0 +1,58 @@
+"""The production model route: an encoder and tokenizer saved locally with save_pretrained."""
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, BertTokenizer
+
+from trainable.markers import mark_entities
+from trainable.model import ModelLoadError, build_model, build_tokenizer
+from trainable.settings import ModelSettings
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+@pytest.fixture
+def saved_model(tmp_path, train_records):
+    """A tiny BERT + character WordPiece vocabulary, saved as a hub checkpoint would be.
+
+    The vocabulary lacks '&' and '^' on purpose: the object markers must be added."""
+    characters = sorted({c for r in train_records[:300] for c in r.sentence if not c.isspace()})
+    vocab = SPECIAL + [c for c in characters if c not in "&^"] + ["@", "*", "PER", "ORG"]
+    vocab = list(dict.fromkeys(vocab))
+    tokenizer = BertTokenizer(
+        vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=False
+    )
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64,
+    )  # fmt: skip
+    folder = tmp_path / "saved"
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder, len(vocab)
+
+
+@pytest.mark.parametrize("head", ["entity_start", "cls"])
+def test_local_pretrained_checkpoint_loads_and_classifies(saved_model, train_records, head):
+    folder, vocab_size = saved_model
+    settings = ModelSettings(name_or_path=str(folder), head=head)
+    tokenizer = build_tokenizer(settings, [], max_length=128)
+    assert len(tokenizer) == vocab_size + 2  # '&' and '^' were added
+    assert tokenizer.tokenize("& ^") == ["&", "^"]
+    model = build_model(settings, tokenizer, num_labels=30)
+    assert model.encoder.get_input_embeddings().num_embeddings == len(tokenizer)
+
+    record = train_records[0]
+    marked = mark_entities(record, "typed_punct")
+    encoded = tokenizer(marked.text, return_tensors="pt")
+    subject = torch.tensor([encoded.char_to_token(0, marked.subject_char)])
+    obj = torch.tensor([encoded.char_to_token(0, marked.object_char)])
+    assert tokenizer.convert_ids_to_tokens(int(encoded["input_ids"][0, obj])) == "&"
+    logits = model(**encoded, subject_pos=subject, object_pos=obj).logits
+    assert logits.shape == (1, 30) and torch.isfinite(logits).all()
+
+
+def test_unloadable_model_is_a_clear_error(tmp_path):
+    settings = ModelSettings(name_or_path=str(tmp_path / "no-such-model"))
+    with pytest.raises(ModelLoadError, match=r"model.name_or_path=.*no-such-model.*cannot load"):
+        build_tokenizer(settings, [], max_length=64)

@@ -1,0 +1,112 @@
+"""A real trial: scratch encoder on a slice of real KLUE, through Ray Tune in-process, into MLflow.
+
+One injected failure after epoch 1 proves the retry resumes from the reported checkpoint (epoch 1
+is never trained or logged twice) and reuses the same MLflow child run.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from trainable import session
+from trainable.data import prepare_data
+from trainable.settings import TrialSettings
+from trainable.train import METRIC, train_fn
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+TINY = {
+    "num_layers": 1,
+    "hidden_size": 64,
+    "num_heads": 2,
+    "intermediate_size": 128,
+    "vocab_size": 2000,
+}
+
+
+def tiny_settings(folder: Path, tmp_path: Path, **extra) -> TrialSettings:
+    return TrialSettings.model_validate(
+        {
+            "experiment": {"name": "trial-test", "seed": 3},
+            "data": {"dir": str(folder), "cache_dir": str(tmp_path / "cache"), "max_length": 96},
+            "model": {"name_or_path": "scratch", "scratch": TINY},
+            "train": {"learning_rate": 1e-3, "num_train_epochs": 2, "batch_size": 16},
+            **extra,
+        }
+    )
+
+
+def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
+    raw_train, slice_dir, tmp_path
+):
+    folder = slice_dir(raw_train[:600], raw_train[600:760])
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(store)
+    experiment_id = client.create_experiment("trial-test")
+    parent = client.create_run(experiment_id, run_name="sweep").info.run_id
+    settings = tiny_settings(
+        folder, tmp_path,
+        tracking={"uri": store, "parent_run_id": parent},
+        debug={"fail_at_epoch": 1},
+    )  # fmt: skip
+    data = prepare_data(settings)
+    results = session.run_single_trial(
+        train_fn, {"criterion": "focal", "gamma": 1.0, "learning_rate": 2e-3},
+        name="trial-test", storage_path=tmp_path / "results", metric=METRIC, max_failures=1,
+        settings=settings, data=data,
+    )  # fmt: skip
+    result = results[0]
+    assert result.error is None
+
+    frame = result.metrics_dataframe
+    assert frame["epoch"].tolist() == [1, 2]  # epoch 1 was not re-run after the failure
+    for name in ("micro_f1", "auprc", "accuracy", "ce_loss"):
+        assert frame[name].notna().all() and frame[f"test_{name}"].notna().all()
+    state = json.loads((Path(result.checkpoint.path) / "trainer_state.json").read_text())
+    assert state["epoch"] == 2.0
+    assert (Path(result.checkpoint.path) / "model.safetensors").is_file()
+
+    children = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
+    assert len(children) == 1
+    child = children[0]
+    assert child.info.status == "FINISHED"
+    assert child.data.tags["ray.trial_id"] == result.metrics["trial_id"]
+    assert child.data.params["criterion"] == "focal" and float(child.data.params["gamma"]) == 1.0
+    assert float(child.data.params["learning_rate"]) == 2e-3
+    history = client.get_metric_history(child.info.run_id, "test_micro_f1")
+    assert sorted(m.step for m in history) == [1, 2]
+    artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "per_class_f1")}
+    assert artifacts == {"per_class_f1/epoch_001.csv", "per_class_f1/epoch_002.csv"}
+
+
+def test_standalone_entry_prints_the_metrics_table(raw_train, slice_dir, tmp_path):
+    folder = slice_dir(raw_train[:400], raw_train[400:500])
+    overrides = {
+        "data.dir": folder, "data.cache_dir": tmp_path / "cache", "data.train_subsample": "null",
+        "data.test_subsample": "null", "model.scratch.vocab_size": 2000,
+        "model.scratch.hidden_size": 64, "train.num_train_epochs": 1,
+        "tracking.uri": "null", "storage.path": tmp_path / "results",
+    }  # fmt: skip
+    command = [sys.executable, "-m", "trainable.train", "--config", "configs/quickstart.yaml"]
+    for key, value in overrides.items():
+        command += ["--set", f"{key}={value}"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "test_micro_f1" in done.stdout and "checkpoint:" in done.stdout
+
+
+def test_standalone_entry_rejects_a_bad_config_in_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "trainable.train", "--config", "configs/quickstart.yaml",
+         "--set", "train.learning_rat=1"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: configs/quickstart.yaml: train.learning_rat: unknown key 'learning_rat'; "
+        "did you mean 'learning_rate'?"
+    ]

@@ -1,0 +1,251 @@
+"""Prepare KLUE RE once per sweep: load → subsample → split → tokenizer → tokenized splits.
+
+Trials receive a ``PreparedData`` (through Ray's object store) and never tokenize. The result is
+also cached on disk, keyed by everything that shapes it (data file hashes, marker, max_length,
+tokenizer, split settings, seed), so re-running a sweep or a single trial skips the work.
+
+Splits: ``train`` (what the model fits), ``selection`` (what the search selects on: a stratified,
+seeded holdout of train, identical for every trial; or the test split when ``selection: dev``)
+and ``test`` (KLUE dev: always evaluated and reported, never selected on under ``holdout``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from trainable.markers import mark_entities
+from trainable.model import build_tokenizer
+from trainable.records import Record, load_label_names, load_records
+from trainable.settings import TrialSettings
+
+logger = logging.getLogger(__name__)
+CACHE_FORMAT = 1  # bump when PreparedData's layout changes
+
+
+class RelationDataset(torch.utils.data.Dataset):
+    """Tokenized examples: variable-length ``input_ids`` plus entity positions and labels."""
+
+    def __init__(
+        self, guids: list[str], input_ids: list[np.ndarray], subject_pos: np.ndarray,
+        object_pos: np.ndarray, labels: np.ndarray,
+    ) -> None:  # fmt: skip
+        self.guids = guids
+        self.input_ids = input_ids
+        self.subject_pos = subject_pos
+        self.object_pos = object_pos
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict[str, object]:
+        return {
+            "input_ids": self.input_ids[index].tolist(),
+            "subject_pos": int(self.subject_pos[index]),
+            "object_pos": int(self.object_pos[index]),
+            "labels": int(self.labels[index]),
+        }
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(ids) for ids in self.input_ids]
+
+
+@dataclass
+class PreparedData:
+    label_names: list[str]
+    tokenizer: PreTrainedTokenizerBase
+    splits: dict[str, RelationDataset]
+    class_counts: list[int]  # of the train split, in label order: feeds count-based criteria
+    fingerprint: str
+    notes: list[str] = field(default_factory=list)  # what loading and tokenizing reported
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> PreparedData:
+    """Build (or load from the disk cache) everything a trial needs from the data."""
+    data = settings.data
+    folder = data.resolved_dir()
+    files = [folder / data.train_file, folder / data.test_file, folder / data.relation_file]
+    fingerprint = _fingerprint(settings, files)
+    cache = data.resolved_cache_dir() / fingerprint
+    if use_cache and (cached := _read_cache(cache)) is not None:
+        logger.info("prepared data: cache hit %s", cache)
+        return cached
+    prepared = _prepare(settings, *files, fingerprint=fingerprint)
+    if use_cache:
+        _write_cache(cache, prepared)
+    return prepared
+
+
+def _prepare(
+    settings: TrialSettings,
+    train_file: Path,
+    test_file: Path,
+    relation_file: Path,
+    fingerprint: str,
+) -> PreparedData:
+    data, seed = settings.data, settings.experiment.seed
+    label_names = load_label_names(relation_file)
+    train, train_report = load_records(
+        train_file, label_names, on_bad_record=data.on_bad_record, dedupe=data.dedupe
+    )
+    test, test_report = load_records(
+        test_file, label_names, on_bad_record=data.on_bad_record, dedupe=False
+    )
+    notes = [train_report.summary(), test_report.summary()]
+    if data.train_subsample:
+        train = _subsample(train, data.train_subsample, seed)
+    if data.test_subsample:
+        test = _subsample(test, data.test_subsample, seed)
+    if data.selection == "holdout":
+        held = set(
+            stratified_take([r.label for r in train], _holdout_size(train, data), seed).tolist()
+        )
+        selection = [r for i, r in enumerate(train) if i in held]
+        train = [r for i, r in enumerate(train) if i not in held]
+    else:
+        selection = test
+    marked_train = [mark_entities(r, data.marker).text for r in train]
+    tokenizer = build_tokenizer(settings.model, marked_train, data.max_length)
+    label_ids = {name: index for index, name in enumerate(label_names)}
+    splits = {}
+    for name, records in (("train", train), ("selection", selection), ("test", test)):
+        splits[name], truncated = _tokenize(
+            records, tokenizer, data.marker, data.max_length, label_ids
+        )
+        if truncated:
+            notes.append(f"{name}: {truncated} examples lost an entity marker to truncation")
+    counts = Counter(label_ids[r.label] for r in train)
+    notes.append(", ".join(f"{name} {len(split)}" for name, split in splits.items()))
+    return PreparedData(
+        label_names=label_names,
+        tokenizer=tokenizer,
+        splits=splits,
+        class_counts=[counts.get(i, 0) for i in range(len(label_names))],
+        fingerprint=fingerprint,
+        notes=notes,
+    )
+
+
+def stratified_take(labels: list[str], count: int, seed: int) -> np.ndarray:
+    """Indices of ``count`` examples drawn per label in proportion (largest remainder), seeded.
+
+    Unlike scikit-learn's ``train_test_split(stratify=...)`` this accepts labels with a single
+    example (small slices of KLUE have some), and the total is exactly ``count``.
+    """
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(label, []).append(index)
+    names = sorted(groups)
+    exact = np.array([len(groups[n]) * count / len(labels) for n in names])
+    quotas = np.floor(exact).astype(int)
+    for position in np.argsort(-(exact - quotas), kind="stable")[: count - quotas.sum()]:
+        quotas[position] += 1
+    taken = [
+        rng.permutation(groups[name])[:quota] for name, quota in zip(names, quotas, strict=True)
+    ]
+    return np.sort(np.concatenate(taken)) if taken else np.array([], dtype=int)
+
+
+def _subsample(records: list[Record], size: int, seed: int) -> list[Record]:
+    if size >= len(records):
+        return records
+    return [records[i] for i in stratified_take([r.label for r in records], size, seed)]
+
+
+def _holdout_size(train: list[Record], data) -> int:
+    return max(1, round(len(train) * data.holdout_fraction))
+
+
+def _tokenize(
+    records: list[Record],
+    tokenizer: PreTrainedTokenizerBase,
+    marker: str,
+    max_length: int,
+    label_ids: dict[str, int],
+) -> tuple[RelationDataset, int]:
+    """Tokenize once; map each entity's start marker to its token position (0 if truncated)."""
+    marked = [mark_entities(r, marker) for r in records]
+    encoded = tokenizer([m.text for m in marked], truncation=True, max_length=max_length)
+    subject_pos = np.zeros(len(records), dtype=np.int64)
+    object_pos = np.zeros(len(records), dtype=np.int64)
+    truncated = 0
+    for i, text in enumerate(marked):
+        subject = encoded.char_to_token(i, text.subject_char)
+        obj = encoded.char_to_token(i, text.object_char)
+        truncated += subject is None or obj is None
+        subject_pos[i], object_pos[i] = subject or 0, obj or 0
+    input_ids = [np.asarray(ids, dtype=np.int32) for ids in encoded["input_ids"]]
+    labels = np.array([label_ids[r.label] for r in records], dtype=np.int64)
+    guids = [r.guid for r in records]
+    return RelationDataset(guids, input_ids, subject_pos, object_pos, labels), truncated
+
+
+# ---------------------------------------------------------------- disk cache
+def _fingerprint(settings: TrialSettings, files: list[Path]) -> str:
+    data = settings.data
+    key = {
+        "format": CACHE_FORMAT,
+        "files": [_file_hash(path) for path in files],
+        "tokenizer": settings.model.scratch.model_dump()
+        if settings.model.is_scratch
+        else settings.model.name_or_path,
+        "seed": settings.experiment.seed,
+        **data.model_dump(include={
+            "marker", "max_length", "selection", "holdout_fraction", "train_subsample",
+            "test_subsample", "dedupe", "on_bad_record",
+        }),
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _file_hash(path: Path) -> str:
+    from trainable.records import DataError
+
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found (check data.dir / KLUE_RE_DIR)") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
+
+
+def _read_cache(folder: Path) -> PreparedData | None:
+    try:
+        with (folder / "prepared.pkl").open("rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return None
+
+
+def _write_cache(folder: Path, prepared: PreparedData) -> None:
+    """Write atomically (temp folder, then rename) so concurrent writers never see half a cache."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
+        with (staging / "prepared.pkl").open("wb") as handle:
+            pickle.dump(prepared, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            staging.rename(folder)
+        except OSError:  # another process finished first: theirs is identical
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError as error:
+        logger.warning("prepared data not cached (%s): %s", folder, error)

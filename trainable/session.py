@@ -1,0 +1,79 @@
+"""The trial side's one adapter around Ray Tune: report, resume, identity, and a 1-trial run.
+
+Current APIs only (Ray 2.60): ``ray.tune.report`` / ``ray.tune.get_checkpoint`` /
+``ray.tune.Checkpoint`` inside the function trainable, never ``ray.train.report`` or ``ray.air``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+# Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (DESIGN §6;
+# checked with Ray 2.60 on Linux). Must be in the environment before ray.init starts Ray.
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def trial_id() -> str:
+    return tune.get_context().get_trial_id()
+
+
+def trial_name() -> str:
+    return tune.get_context().get_trial_name()
+
+
+def report(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
+    """Report one epoch; Tune persists the checkpoint folder to the run's storage."""
+    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+
+
+def restored_checkpoint(into: Path) -> Path | None:
+    """The checkpoint this trial resumes from (after a failure or a restore), copied to ``into``."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    if into.exists():
+        shutil.rmtree(into)
+    return Path(checkpoint.to_directory(str(into)))
+
+
+def run_single_trial(
+    trainable: Callable[..., None],
+    config: dict[str, Any],
+    *,
+    name: str,
+    storage_path: Path,
+    metric: str,
+    max_failures: int = 0,
+    **shared: Any,
+) -> tune.ResultGrid:
+    """Run ``trainable`` once, in-process, on a local loopback Ray (the standalone entry).
+
+    ``max_failures`` retries a failed trial from its latest checkpoint (Tune always keeps the
+    latest one besides the best)."""
+    for key, value in LOOPBACK_ENV.items():
+        os.environ.setdefault(key, value)
+    cpus = os.cpu_count() or 1
+    if not ray.is_initialized():
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=True)
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(trainable, **shared), {"cpu": cpus}),
+        param_space=config,
+        tune_config=tune.TuneConfig(metric=metric, mode="max", num_samples=1),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str(storage_path),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order="max"
+            ),
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            verbose=1,
+        ),
+    )
+    return tuner.fit()

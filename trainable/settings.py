@@ -1,0 +1,235 @@
+"""The trial's settings: one pydantic model per YAML section, each field with its unit or reason.
+
+``TrialSettings`` is what one training run needs; the search service's config extends it with the
+search space, resources and cluster sections. Criterion names and parameters are checked against
+the ``losses`` registry, so YAML, ``--help``, errors and MLflow all spell them the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+
+from trainable.yaml_config import ConfigError, CwdRelative, resolve_path, validate_config
+
+KLUE_RE_DIR_ENV = "KLUE_RE_DIR"
+
+
+class Section(BaseModel):
+    """A YAML section: unknown keys are errors (typos must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExperimentSettings(Section):
+    name: str = Field("klue-re-loss-sweep", description="run/sweep name: MLflow and result folders")
+    seed: int = Field(
+        42, description="seeds Python, NumPy, torch, the holdout split and the Trainer"
+    )
+
+
+class DataSettings(Section):
+    dir: Path | None = Field(
+        None, description=f"folder with the KLUE RE files; empty: ${KLUE_RE_DIR_ENV} (cwd-relative)"
+    )
+    format: Literal["klue_json", "csv"] = Field(
+        "klue_json", description="klue_json: the official files; csv: the boostcamp CSV layout"
+    )
+    train_file: str = Field("klue-re-v1.1_train.json", description="train split, inside dir")
+    test_file: str = Field("klue-re-v1.1_dev.json", description="test split (KLUE dev), inside dir")
+    relation_file: str = Field(
+        "relation_list.json", description="KLUE's label order (id 0 = no_relation)"
+    )
+    selection: Literal["holdout", "dev"] = Field(
+        "holdout",
+        description="holdout: select on a stratified split of train; dev: on the test split",
+    )
+    holdout_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="share of train held out")
+    marker: Literal["typed_punct", "entity_punct", "none"] = Field(
+        "typed_punct", description="entity markers in the input text (Zhou & Chen 2021)"
+    )
+    max_length: int = Field(256, ge=16, le=4096, description="tokens; longer inputs are truncated")
+    train_subsample: PositiveInt | None = Field(
+        None, description="stratified subsample of train (before the holdout), for CPU demos"
+    )
+    test_subsample: PositiveInt | None = Field(
+        None, description="stratified subsample of the test split, for CPU demos"
+    )
+    dedupe: bool = Field(True, description="drop exact duplicate records (KLUE train has 47)")
+    on_bad_record: Literal["error", "skip"] = Field(
+        "error", description="error: stop at a malformed record; skip: drop and count it"
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="prepared-data cache; empty: $KLUE_LOSS_SWEEP_CACHE, else ~/.cache/...",
+    )
+
+    _paths = field_validator("dir", "cache_dir", mode="before")(resolve_path)
+
+    def resolved_dir(self) -> Path:
+        """``dir``, else ``$KLUE_RE_DIR``; a clear error when neither is set."""
+        if self.dir is not None:
+            return self.dir
+        from_env = os.environ.get(KLUE_RE_DIR_ENV)
+        if not from_env:
+            raise ConfigError(
+                "data.dir",
+                [
+                    f"no KLUE RE folder: set data.dir or {KLUE_RE_DIR_ENV} to the folder holding "
+                    f"{self.train_file}, {self.test_file} and {self.relation_file} (KLUE-benchmark/"
+                    "KLUE, klue_benchmark/klue-re-v1.1/, CC BY-SA 4.0)"
+                ],
+            )
+        return Path(from_env).expanduser().resolve()
+
+    def resolved_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        default = Path.home() / ".cache" / "klue-loss-sweep"
+        return Path(os.environ.get("KLUE_LOSS_SWEEP_CACHE", default)).expanduser().resolve()
+
+
+class ScratchEncoderSettings(Section):
+    """A BERT-style encoder built from this config when ``model.name_or_path`` is ``scratch``."""
+
+    num_layers: PositiveInt = Field(2, description="transformer layers")
+    hidden_size: PositiveInt = Field(128, description="width of every layer")
+    num_heads: PositiveInt = Field(2, description="attention heads; must divide hidden_size")
+    intermediate_size: PositiveInt = Field(512, description="feed-forward width")
+    vocab_size: int = Field(12000, ge=1000, description="WordPiece vocabulary trained on train")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ScratchEncoderSettings:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})"
+            )
+        return self
+
+
+class ModelSettings(Section):
+    name_or_path: str = Field(
+        "klue/roberta-large", description="hub id, local save_pretrained folder, or 'scratch'"
+    )
+    head: Literal["entity_start", "cls"] = Field(
+        "entity_start", description="entity_start: subject+object start-marker states; cls: [CLS]"
+    )
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout in the classification head")
+    scratch: ScratchEncoderSettings = Field(default_factory=ScratchEncoderSettings)
+
+    @property
+    def is_scratch(self) -> bool:
+        return self.name_or_path == "scratch"
+
+
+class TrainSettings(Section):
+    learning_rate: float = Field(3e-5, gt=0.0, le=1.0, description="peak AdamW learning rate")
+    batch_size: PositiveInt = Field(32, description="examples per optimizer step per device")
+    eval_batch_size: PositiveInt = Field(128, description="examples per evaluation batch")
+    num_train_epochs: int = Field(3, ge=1, le=100, description="epochs; evaluated after each")
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of steps in linear warmup")
+    weight_decay: float = Field(0.01, ge=0.0, description="AdamW decoupled weight decay")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="gradient clipping norm")
+    gradient_accumulation_steps: PositiveInt = Field(1, description="micro-batches per step")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU"
+    )
+    dataloader_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+
+
+class CriterionSettings(BaseModel):
+    """``name`` plus that criterion's parameters, e.g. ``{name: focal, gamma: 2.0}``."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field("ce", description="a name from losses.CRITERIA")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _known_to_the_registry(self) -> CriterionSettings:
+        from losses import list_criteria  # torch is only needed once a criterion is configured
+
+        criteria = list_criteria()
+        if self.name not in criteria:
+            raise ValueError(f"unknown criterion {self.name!r}; known: {', '.join(criteria)}")
+        specs = criteria[self.name]
+        for key, value in self.params.items():
+            if key not in specs:
+                raise ValueError(
+                    f"{key!r} is not a parameter of {self.name}; "
+                    f"known: {', '.join(specs) or 'none'}"
+                )
+            if value is not None and specs[key].kind != "class_vector":
+                specs[key].check(self.name, value, num_labels=2)
+        return self
+
+
+class TrackingSettings(Section):
+    uri: str | None = Field(
+        None, description="MLflow tracking URI (sqlite:///mlflow.db, http://host:5000); empty: off"
+    )
+    experiment: str = Field("klue-re-loss", description="MLflow experiment name")
+    parent_run_id: str | None = Field(None, description="set by the sweep driver, not by hand")
+
+    @field_validator("uri")
+    @classmethod
+    def _absolute_sqlite_path(cls, uri: str | None) -> str | None:
+        """``sqlite:///mlflow.db`` means the working directory the command was started in, as
+        for the ``mlflow`` CLI; trials run elsewhere (Tune changes their cwd), so pin it now."""
+        prefix = "sqlite:///"
+        if uri and uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+            return prefix + str(Path(uri.removeprefix(prefix)).resolve())
+        return uri
+
+
+class StorageSettings(Section):
+    path: Path = Field(
+        CwdRelative("ray_results"),
+        validate_default=True,
+        description="Ray results and checkpoints, cwd-relative by default (shared on clusters)",
+    )
+
+    _paths = field_validator("path", mode="before")(resolve_path)
+
+
+class DebugSettings(Section):
+    """Test-only fault injection; leave empty in real configs."""
+
+    fail_at_epoch: PositiveInt | None = Field(
+        None, description="raise after reporting this epoch, on a trial's first attempt only"
+    )
+
+
+class TrialSettings(Section):
+    """Everything one training run needs."""
+
+    experiment: ExperimentSettings = Field(default_factory=ExperimentSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    criterion: CriterionSettings = Field(default_factory=CriterionSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    debug: DebugSettings = Field(default_factory=DebugSettings)
+
+    def with_sampled(self, sampled: dict[str, Any]) -> TrialSettings:
+        """Apply a trial's sampled values: ``criterion``, train fields, or criterion parameters.
+
+        ``{"criterion": "focal", "gamma": 1.5, "learning_rate": 2e-5}`` sets ``criterion.name``,
+        the focal parameter ``gamma`` and ``train.learning_rate``. A new criterion drops the old
+        criterion's parameters.
+        """
+        data = self.model_dump(mode="python")
+        if "criterion" in sampled and sampled["criterion"] != self.criterion.name:
+            data["criterion"] = {"name": sampled["criterion"]}
+        for key, value in sampled.items():
+            if key == "criterion":
+                continue
+            section = "train" if key in TrainSettings.model_fields else "criterion"
+            data[section][key] = value
+        return validate_config(data, type(self), source="sampled trial config")

@@ -1,0 +1,104 @@
+"""The trial side's one adapter around MLflow: a child run per trial, found again on restart.
+
+Ray's ``MLflowLoggerCallback`` has no parent run and duplicates runs after a restore (DESIGN §6),
+so each trial opens its own run under the sweep's parent (tag ``mlflow.parentRunId``) and tags
+it ``ray.trial_id``; a restarted trial looks that tag up and continues the same run. Metrics go
+in one ``log_batch`` per epoch with ``step = epoch``. ``MlflowClient`` is used, not the fluent
+API, so nothing depends on process-global "active run" state.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+
+from trainable.settings import TrackingSettings
+
+TRIAL_ID_TAG = "ray.trial_id"
+PARENT_TAG = "mlflow.parentRunId"
+PER_CLASS_ARTIFACT = "per_class_f1/epoch_{epoch:03d}.csv"
+
+
+class TrialRun:
+    """The MLflow run of one trial. ``TrialRun.open`` returns None when tracking is off."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    @classmethod
+    def open(
+        cls, settings: TrackingSettings, trial_id: str, run_name: str, params: dict[str, Any]
+    ) -> TrialRun | None:
+        if not settings.uri:
+            return None
+        client = MlflowClient(tracking_uri=settings.uri)
+        experiment_id = _experiment_id(client, settings)
+        run_id = _existing_run(client, experiment_id, trial_id, settings.parent_run_id)
+        if run_id is None:
+            tags = {TRIAL_ID_TAG: trial_id, "mlflow.runName": run_name}
+            if settings.parent_run_id:
+                tags[PARENT_TAG] = settings.parent_run_id
+            run_id = client.create_run(experiment_id, tags=tags, run_name=run_name).info.run_id
+            client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        else:
+            client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        return cls(client, run_id)
+
+    def log_epoch(
+        self, epoch: int, metrics: dict[str, float], per_class_f1: dict[str, dict[str, float]]
+    ) -> None:
+        """Scalar metrics at ``step=epoch``; that epoch's per-class F1 table as a CSV artifact."""
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            self.run_id,
+            metrics=[Metric(key, float(value), now, epoch) for key, value in metrics.items()],
+        )
+        rows = [
+            {"epoch": epoch, "split": split, "label": label, "f1": round(f1, 4)}
+            for split, scores in per_class_f1.items()
+            for label, f1 in scores.items()
+        ]
+        self.client.log_text(self.run_id, _as_csv(rows), PER_CLASS_ARTIFACT.format(epoch=epoch))
+
+    def finish(self, error: BaseException | None = None, stopped_early: bool = False) -> None:
+        """End the run: FAILED with an ``error`` tag, else FINISHED (``stopped_early`` tagged)."""
+        if error is not None:
+            message = f"{type(error).__name__}: {error}"[:5000]
+            self.client.log_batch(self.run_id, tags=[RunTag("error", message)])
+        if stopped_early:
+            self.client.log_batch(self.run_id, tags=[RunTag("stopped_early", "true")])
+        status = RunStatus.FAILED if error is not None else RunStatus.FINISHED
+        self.client.set_terminated(self.run_id, status=RunStatus.to_string(status))
+
+
+def _experiment_id(client: MlflowClient, settings: TrackingSettings) -> str:
+    if settings.parent_run_id:
+        return client.get_run(settings.parent_run_id).info.experiment_id
+    experiment = client.get_experiment_by_name(settings.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(settings.experiment)
+
+
+def _existing_run(
+    client: MlflowClient, experiment_id: str, trial_id: str, parent_run_id: str | None
+) -> str | None:
+    query = f"tags.`{TRIAL_ID_TAG}` = '{trial_id}'"
+    if parent_run_id:
+        query += f" and tags.`{PARENT_TAG}` = '{parent_run_id}'"
+    runs = client.search_runs([experiment_id], filter_string=query, max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def _as_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["epoch", "split", "label", "f1"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -1,0 +1,192 @@
+"""One trial: fine-tune the KLUE RE model with the sampled criterion, reporting every epoch.
+
+    python -m trainable.train --config configs/quickstart.yaml [--set key=value ...]
+
+``train_fn`` is the Ray Tune function trainable. Its ``config`` holds only the sampled values
+(``criterion``, ``gamma``, ``learning_rate``, ...); the base ``settings`` and the ``data``
+prepared once per sweep arrive through ``tune.with_parameters``. Reading ``train_fn`` top to
+bottom shows the whole trial: settings → model → criterion → tracking → train (report each epoch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import set_seed
+
+from losses import build_criterion
+from trainable import session
+from trainable.data import PreparedData, prepare_data
+from trainable.hf_trainer import build_trainer
+from trainable.model import ModelLoadError, build_model
+from trainable.records import DataError
+from trainable.settings import TrialSettings
+from trainable.tracking import TrialRun
+from trainable.yaml_config import ConfigError, dump_yaml, load_config
+
+METRIC = "micro_f1"
+HEADLINE = ("micro_f1", "auprc", "accuracy", "ce_loss")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the trial stops instead of reporting garbage."""
+
+
+class InjectedFailure(RuntimeError):
+    """Raised by ``debug.fail_at_epoch``: tests prove retries resume from the checkpoint."""
+
+
+def train_fn(
+    config: dict[str, Any], *, settings: TrialSettings, data: PreparedData | None = None
+) -> None:
+    """Ray Tune function trainable: one trial of the sweep (see the module docstring)."""
+    settings = settings.with_sampled(config)
+    data = data if data is not None else prepare_data(settings)
+    set_seed(settings.experiment.seed)
+
+    model = build_model(settings.model, data.tokenizer, data.num_labels)
+    criterion = build_criterion(
+        settings.criterion.name,
+        data.num_labels,
+        class_counts=data.class_counts,
+        **settings.criterion.params,
+    )
+    run = TrialRun.open(
+        settings.tracking, session.trial_id(), session.trial_name(), logged_params(settings)
+    )
+    if run is not None:
+        run.client.log_text(run.run_id, dump_yaml(settings), "trial_settings.yaml")
+
+    work_dir = Path.cwd() / "hf"  # Tune runs each trial in its own working directory
+    resume_from = session.restored_checkpoint(into=work_dir / "resume")
+
+    def on_epoch(epoch: int, by_split: dict[str, dict[str, Any]], checkpoint_dir: Path) -> None:
+        metrics = epoch_metrics(epoch, by_split)
+        print(format_epoch(metrics), flush=True)
+        if run is not None:
+            per_class = {split: by_split[split]["per_class_f1"] for split in ("selection", "test")}
+            run.log_epoch(epoch, metrics, per_class)
+        session.report(metrics, checkpoint_dir)
+        if epoch == settings.debug.fail_at_epoch and resume_from is None:
+            raise InjectedFailure(f"debug.fail_at_epoch={epoch}")
+
+    trainer = build_trainer(
+        model,
+        data,
+        finite_loss_guard(criterion, settings),
+        settings.train,
+        seed=settings.experiment.seed,
+        output_dir=work_dir,
+        on_epoch=on_epoch,
+    )
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except SystemExit:  # Tune stopping the trial (an early-stopping scheduler), not a failure
+        if run is not None:
+            run.finish(stopped_early=True)
+        raise
+    except BaseException as error:
+        if run is not None:
+            run.finish(error)
+        raise
+    if run is not None:
+        run.finish()
+    shutil.rmtree(work_dir, ignore_errors=True)  # Tune holds the persisted checkpoints
+
+
+def finite_loss_guard(criterion, settings: TrialSettings):
+    """Raise ``NonFiniteLossError`` on a NaN/inf loss. The check syncs once per step, as the
+    Trainer's own ``logging_nan_inf_filter`` already does."""
+
+    def compute_loss(outputs, labels, num_items_in_batch=None) -> torch.Tensor:
+        loss = criterion(outputs, labels, num_items_in_batch=num_items_in_batch)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} with criterion {criterion!r} at "
+                f"learning_rate={settings.train.learning_rate}: lower the learning rate or "
+                "change the criterion parameters"
+            )
+        return loss
+
+    return compute_loss
+
+
+def logged_params(settings: TrialSettings) -> dict[str, Any]:
+    """MLflow params: the criterion, each of its parameters and each train knob by its own name."""
+    params: dict[str, Any] = {"criterion": settings.criterion.name}
+    params.update({k: v for k, v in settings.criterion.params.items() if v is not None})
+    params.update(settings.train.model_dump())
+    params.update(
+        model=settings.model.name_or_path,
+        head=settings.model.head,
+        marker=settings.data.marker,
+        seed=settings.experiment.seed,
+    )
+    return params
+
+
+def epoch_metrics(epoch: int, by_split: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Selection metrics keep plain names; test metrics get ``test_``; the criterion's own
+    (not comparable) eval loss is ``criterion_loss``."""
+    metrics: dict[str, float] = {"epoch": epoch}
+    for split, prefix in (("selection", ""), ("test", "test_")):
+        scores = by_split[split]
+        for name in (*HEADLINE, "auprc_classes_skipped"):
+            metrics[prefix + name] = float(scores[name])
+        metrics[prefix + "criterion_loss"] = float(scores.get("loss", math.nan))
+    if "train" in by_split:
+        metrics["train_loss"] = float(by_split["train"]["loss"])
+    return metrics
+
+
+def format_epoch(metrics: dict[str, float]) -> str:
+    parts = [f"epoch {int(metrics['epoch'])}"]
+    parts += [f"{name} {metrics[name]:.2f}" for name in HEADLINE]
+    parts += [f"test_{name} {metrics['test_' + name]:.2f}" for name in HEADLINE]
+    return " | ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainable.train", description="Run one training (one trial) locally."
+    )
+    parser.add_argument("--config", required=True, help="YAML config (configs/quickstart.yaml)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.num_train_epochs=2 (repeatable)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    try:
+        settings = load_config(args.config, TrialSettings, args.set)
+        print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
+        data = prepare_data(settings)
+    except (ConfigError, DataError, ModelLoadError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(data.notes), flush=True)
+    results = session.run_single_trial(
+        train_fn, {}, name=settings.experiment.name, storage_path=settings.storage.path,
+        metric=METRIC, settings=settings, data=data,
+    )  # fmt: skip
+    result = results[0]
+    if result.error is not None:
+        print(f"error: the trial failed: {result.error}", file=sys.stderr)
+        return 1
+    print(_metrics_table(result.metrics_dataframe))
+    print(f"checkpoint: {result.checkpoint.path if result.checkpoint else 'none'}")
+    return 0
+
+
+def _metrics_table(frame) -> str:
+    columns = ["epoch", *HEADLINE, *(f"test_{name}" for name in HEADLINE)]
+    return frame[columns].to_string(index=False, float_format=lambda v: f"{v:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""YAML file → validated pydantic settings, with every problem reported at once, one per line.
+
+Shared by ``python -m trainable.train`` and ``python -m search.run`` (whose schema extends the
+trial's). Imports neither torch nor ray, so a bad config fails in about a second.
+
+- ``${VAR}`` and ``${VAR:-default}`` in string values expand from the environment.
+- ``--set a.b=value`` overrides parse ``value`` as a YAML scalar (``1e-5``, ``null``, ``[1, 2]``).
+- Relative paths written in the file resolve against the file's folder; paths from an environment
+  variable or a ``--set`` resolve against the working directory, as in a shell.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ValidationInfo
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """An invalid config; ``str()`` is one line per problem, each naming its key path."""
+
+    def __init__(self, source: str, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{source}: {problem}" for problem in self.problems))
+
+
+class CwdRelative(str):
+    """A string that came from the environment or the command line: relative to the cwd."""
+
+
+def resolve_path(value: Any, info: ValidationInfo) -> Any:
+    """A ``field_validator(mode="before")`` body for path fields (see the module docstring)."""
+    if value is None or str(value) == "":
+        return None
+    path = Path(os.path.expanduser(str(value)))
+    if path.is_absolute():
+        return path
+    base = Path.cwd() if isinstance(value, CwdRelative) else (info.context or {}).get("base_dir")
+    return (Path(base or Path.cwd()) / path).resolve()
+
+
+def load_config(
+    path: str | Path,
+    schema: type[ModelT],
+    overrides: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> ModelT:
+    """Read, expand, override and validate ``path`` against ``schema``; raise ``ConfigError``."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    problems: list[str] = []
+    expanded = _expand_env(raw, os.environ if environ is None else environ, (), problems)
+    for override in overrides:
+        _apply_override(expanded, override, problems)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return validate_config(expanded, schema, source=str(path), base_dir=path.resolve().parent)
+
+
+def validate_config(
+    data: Mapping[str, Any], schema: type[ModelT], *, source: str, base_dir: Path | None = None
+) -> ModelT:
+    """Validate an already-loaded mapping, turning pydantic's errors into ``ConfigError`` lines."""
+    try:
+        return schema.model_validate(data, context={"base_dir": base_dir})
+    except pydantic.ValidationError as error:
+        raise ConfigError(source, _describe(error, schema)) from None
+
+
+def dump_yaml(settings: BaseModel) -> str:
+    """The resolved settings as YAML (paths as strings), for ``--dry-run`` and run artifacts."""
+    return yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+# ---------------------------------------------------------------- reading and overriding
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["config file not found"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(str(path), [f"cannot read the config file ({error})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(str(path), [f"invalid YAML at {where}{problem}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            str(path), [f"the top level must be a mapping, got {type(data).__name__}"]
+        )
+    return data
+
+
+def _expand_env(value: Any, environ: Mapping[str, str], where: tuple, problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, environ, (*where, k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, environ, (*where, i), problems) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        problems.append(f"{_dotted(where)}: environment variable {name} is not set")
+        return ""
+
+    return CwdRelative(_ENV_PATTERN.sub(substitute, value))
+
+
+def _apply_override(data: dict[str, Any], override: str, problems: list[str]) -> None:
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        problems.append(f"--set {override!r}: expected key.path=value")
+        return
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    if isinstance(value, str):
+        value = CwdRelative(value)
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            problems.append(f"--set {key}: {part} is not a section")
+            return
+        node = child
+    node[leaf] = value
+
+
+# ---------------------------------------------------------------- error messages
+def _describe(error: pydantic.ValidationError, schema: type[BaseModel]) -> list[str]:
+    lines = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(_unknown_key_message(schema, loc))
+            continue
+        message = item["msg"].removeprefix("Value error, ")
+        shown = item.get("input")
+        got = "" if isinstance(shown, dict) or item["type"] == "missing" else f" (got {shown!r})"
+        lines.append(f"{_dotted(loc) or '(top level)'}: {message}{got}")
+    return lines
+
+
+def _unknown_key_message(schema: type[BaseModel], loc: tuple) -> str:
+    known = _known_keys(schema, loc[:-1])
+    key = str(loc[-1])
+    hint = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; known keys: {', '.join(known)}"
+    return f"{_dotted(loc)}: unknown key {key!r}{suggestion}"
+
+
+def _known_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
+    model: Any = schema
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _dotted(loc: Iterable[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
