@@ -49,17 +49,24 @@ class _EpochTimer(TrainerCallback):
         return control
 
 
+def our_trainer(settings: TrialSettings, data: PreparedData, head: str, output: str):
+    """The trainable's model, criterion and HF Trainer set-up, seeded identically every time."""
+    torch.manual_seed(0)
+    model = build_model(
+        settings.model.model_copy(update={"head": head}), data.tokenizer, data.num_labels
+    )
+    criterion = build_criterion("ce", data.num_labels)
+    trainer = build_trainer(
+        model, data, criterion, settings.train, seed=0, output_dir=Path(output),
+        on_epoch=lambda *args: None,
+    )  # fmt: skip
+    return trainer, model, criterion
+
+
 def time_trainer(settings: TrialSettings, data: PreparedData, head: str) -> float:
     """Seconds for one training epoch of our Trainer set-up with ``head``."""
-    torch.manual_seed(0)
-    model_settings = settings.model.model_copy(update={"head": head})
-    model = build_model(model_settings, data.tokenizer, data.num_labels)
-    criterion = build_criterion("ce", data.num_labels)
     with tempfile.TemporaryDirectory() as output:
-        trainer = build_trainer(
-            model, data, criterion, settings.train, seed=0, output_dir=Path(output),
-            on_epoch=lambda *args: None,
-        )  # fmt: skip
+        trainer, _, _ = our_trainer(settings, data, head, output)
         timer = _EpochTimer()
         trainer.add_callback(timer)
         trainer.train()
@@ -68,15 +75,10 @@ def time_trainer(settings: TrialSettings, data: PreparedData, head: str) -> floa
 
 def time_bare_loop(settings: TrialSettings, data: PreparedData) -> float:
     """Seconds for one epoch of a hand-written loop over the very batches the Trainer draws."""
-    torch.manual_seed(0)
-    model = build_model(settings.model, data.tokenizer, data.num_labels).train()
-    criterion = build_criterion("ce", data.num_labels)
     with tempfile.TemporaryDirectory() as output:
-        trainer = build_trainer(
-            model, data, criterion, settings.train, seed=0, output_dir=Path(output),
-            on_epoch=lambda *args: None,
-        )  # fmt: skip
+        trainer, model, criterion = our_trainer(settings, data, "entity_start", output)
         batches = list(trainer.get_train_dataloader())
+    model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.train.learning_rate)
     start = time.perf_counter()
     for batch in batches:

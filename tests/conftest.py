@@ -1,18 +1,105 @@
-"""Suite-wide setup: Ray stays on loopback (DESIGN §6) and is shut down after the session."""
+"""Suite-wide fixtures: loopback Ray, real KLUE RE files, and a real MLflow server on 127.0.0.1."""
 
+from __future__ import annotations
+
+import json
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 
 # Every Ray address becomes 127.0.0.1; tests never use the machine's network address.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
+TRAIN, DEV, RELATIONS = "klue-re-v1.1_train.json", "klue-re-v1.1_dev.json", "relation_list.json"
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _shutdown_ray_after_the_session():
     yield
-    import sys
-
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def klue_dir() -> Path:
+    folder = os.environ.get("KLUE_RE_DIR")
+    if not folder or not (Path(folder) / TRAIN).is_file():
+        pytest.fail(
+            "these tests read the real KLUE RE files: set KLUE_RE_DIR to their folder "
+            "(.ci/run uses ../shared/data/klue_re)"
+        )
+    return Path(folder).resolve()
+
+
+@pytest.fixture(scope="session")
+def label_names(klue_dir: Path) -> list[str]:
+    from trainable.records import load_label_names
+
+    return load_label_names(klue_dir / RELATIONS)
+
+
+@pytest.fixture(scope="session")
+def raw_train(klue_dir: Path) -> list[dict]:
+    return json.loads((klue_dir / TRAIN).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def slice_dir(tmp_path: Path, klue_dir: Path):
+    """Write a KLUE-format folder holding the given train/dev records; returns its path."""
+
+    def write(train: list[dict], dev: list[dict] | None = None) -> Path:
+        folder = tmp_path / "klue_slice"
+        folder.mkdir(exist_ok=True)
+        (folder / RELATIONS).write_bytes((klue_dir / RELATIONS).read_bytes())
+        for name, records in ((TRAIN, train), (DEV, dev if dev is not None else train[:50])):
+            (folder / name).write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        return folder
+
+    return write
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real ``mlflow server`` on 127.0.0.1 (SQLite backend, local artifact store); its URI."""
+    folder = tmp_path_factory.mktemp("mlflow_server")
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination", str(folder / "artifacts"), "--workers", "1",
+    ]  # fmt: skip
+    log = (folder / "server.log").open("w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((folder / "server.log").read_text()[-3000:]) from None
+                time.sleep(0.5)
+        yield uri
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

@@ -223,7 +223,11 @@ def _file_hash(path: Path) -> str:
         with path.open("rb") as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found (check data.dir / KLUE_RE_DIR)") from None
+        raise DataError(
+            f"{path}: file not found. Put the KLUE RE v1.1 files there (KLUE-benchmark/KLUE, "
+            "klue_benchmark/klue-re-v1.1/: train, dev, relation_list.json) or point "
+            "KLUE_RE_DIR / data.dir at their folder"
+        ) from None
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror})") from None
 

@@ -28,6 +28,18 @@ def trial_name() -> str:
     return tune.get_context().get_trial_name()
 
 
+def trial_dir() -> Path:
+    """This trial's own local folder (also when Tune reuses one process for several trials)."""
+    return Path(tune.get_context().get_trial_dir())
+
+
+def cpu_budget() -> int:
+    """Whole CPUs Tune reserved for this trial (at least 1): the torch thread count to use."""
+    resources = tune.get_context().get_trial_resources()
+    cpus = sum(bundle.get("CPU", 0) for bundle in resources.bundles) if resources else 0
+    return max(1, int(cpus))
+
+
 def report(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
     """Report one epoch; Tune persists the checkpoint folder to the run's storage."""
     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))

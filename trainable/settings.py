@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator,
 from trainable.yaml_config import ConfigError, CwdRelative, resolve_path, validate_config
 
 KLUE_RE_DIR_ENV = "KLUE_RE_DIR"
+# Top-level sections of a sweep config that only the sweep driver reads; a single training run
+# (python -m trainable.train) accepts a sweep config and leaves these to the driver.
+SWEEP_ONLY_SECTIONS = ("search", "resources", "ray", "failure")
 
 
 class Section(BaseModel):

@@ -1,10 +1,11 @@
-"""The trial side's one adapter around MLflow: a child run per trial, found again on restart.
+"""The one adapter around MLflow: a parent run per sweep, a child run per trial.
 
 Ray's ``MLflowLoggerCallback`` has no parent run and duplicates runs after a restore (DESIGN §6),
 so each trial opens its own run under the sweep's parent (tag ``mlflow.parentRunId``) and tags
 it ``ray.trial_id``; a restarted trial looks that tag up and continues the same run. Metrics go
 in one ``log_batch`` per epoch with ``step = epoch``. ``MlflowClient`` is used, not the fluent
-API, so nothing depends on process-global "active run" state.
+API, so nothing depends on process-global "active run" state. The driver (``search/``) opens the
+parent ``SweepRun`` and closes child runs of trials Tune ended without the trial saying so.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from trainable.settings import TrackingSettings
 
 TRIAL_ID_TAG = "ray.trial_id"
+SWEEP_TAG = "sweep.name"
 PARENT_TAG = "mlflow.parentRunId"
 PER_CLASS_ARTIFACT = "per_class_f1/epoch_{epoch:03d}.csv"
 
@@ -74,6 +76,71 @@ class TrialRun:
         if stopped_early:
             self.client.log_batch(self.run_id, tags=[RunTag("stopped_early", "true")])
         status = RunStatus.FAILED if error is not None else RunStatus.FINISHED
+        self.client.set_terminated(self.run_id, status=RunStatus.to_string(status))
+
+
+class TrackingError(RuntimeError):
+    """The MLflow tracking server cannot be used (message names the URI and the cause)."""
+
+
+class SweepRun:
+    """The sweep's parent run; its children are the trials' runs."""
+
+    def __init__(self, client: MlflowClient, run_id: str, experiment_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+
+    @classmethod
+    def open(
+        cls, settings: TrackingSettings, name: str, tags: dict[str, str], run_id: str | None = None
+    ) -> SweepRun:
+        """Create the parent run, or reopen ``run_id`` when a sweep resumes."""
+        client = MlflowClient(tracking_uri=settings.uri)
+        try:
+            experiment_id = _experiment_id(client, settings)
+            if run_id is None:
+                all_tags = {"mlflow.runName": name, SWEEP_TAG: name, **tags}
+                run_id = client.create_run(experiment_id, tags=all_tags, run_name=name).info.run_id
+            else:
+                client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        except Exception as error:  # any transport or store error: say where and why, once
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise TrackingError(
+                f"tracking.uri={settings.uri!r}: MLflow is not usable "
+                f"({type(error).__name__}: {first_line[:300]})"
+            ) from None
+        return cls(client, run_id, experiment_id)
+
+    def child_runs(self) -> dict[str, Any]:
+        """Trial id → its MLflow run, for every child of this sweep."""
+        runs = self.client.search_runs(
+            [self.experiment_id], f"tags.`{PARENT_TAG}` = '{self.run_id}'", max_results=10_000
+        )
+        return {run.data.tags.get(TRIAL_ID_TAG, ""): run for run in runs}
+
+    def close_child(self, trial_id: str, error: str | None = None) -> None:
+        """End a trial's run that is still RUNNING (a trial stopped or killed by Tune)."""
+        run = self.child_runs().get(trial_id)
+        if run is None or run.info.status != "RUNNING":
+            return
+        if error is not None:
+            self.client.log_batch(run.info.run_id, tags=[RunTag("error", error[:5000])])
+        status = RunStatus.FAILED if error is not None else RunStatus.FINISHED
+        self.client.set_terminated(run.info.run_id, status=RunStatus.to_string(status))
+
+    def interrupt(self) -> None:
+        """The sweep stopped before its end: parent and unfinished trial runs become KILLED
+        (``--resume`` reopens them)."""
+        killed = RunStatus.to_string(RunStatus.KILLED)
+        for run in self.child_runs().values():
+            if run.info.status == "RUNNING":
+                self.client.set_terminated(run.info.run_id, status=killed)
+        self.client.set_terminated(self.run_id, status=killed)
+
+    def finish(self, summary_markdown: str, failed: bool = False) -> None:
+        self.client.log_text(self.run_id, summary_markdown, "summary.md")
+        status = RunStatus.FAILED if failed else RunStatus.FINISHED
         self.client.set_terminated(self.run_id, status=RunStatus.to_string(status))
 
 

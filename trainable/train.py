@@ -26,9 +26,9 @@ from trainable.data import PreparedData, prepare_data
 from trainable.hf_trainer import build_trainer
 from trainable.model import ModelLoadError, build_model
 from trainable.records import DataError
-from trainable.settings import TrialSettings
+from trainable.settings import SWEEP_ONLY_SECTIONS, TrialSettings
 from trainable.tracking import TrialRun
-from trainable.yaml_config import ConfigError, dump_yaml, load_config
+from trainable.yaml_config import ConfigError, add_config_arguments, dump_yaml, load_config
 
 METRIC = "micro_f1"
 HEADLINE = ("micro_f1", "auprc", "accuracy", "ce_loss")
@@ -49,6 +49,7 @@ def train_fn(
     settings = settings.with_sampled(config)
     data = data if data is not None else prepare_data(settings)
     set_seed(settings.experiment.seed)
+    torch.set_num_threads(session.cpu_budget())  # no oversubscription when trials share a node
 
     model = build_model(settings.model, data.tokenizer, data.num_labels)
     criterion = build_criterion(
@@ -63,10 +64,13 @@ def train_fn(
     if run is not None:
         run.client.log_text(run.run_id, dump_yaml(settings), "trial_settings.yaml")
 
-    work_dir = Path.cwd() / "hf"  # Tune runs each trial in its own working directory
+    work_dir = session.trial_dir() / "hf"
     resume_from = session.restored_checkpoint(into=work_dir / "resume")
 
+    reported_epochs: list[int] = []
+
     def on_epoch(epoch: int, by_split: dict[str, dict[str, Any]], checkpoint_dir: Path) -> None:
+        reported_epochs.append(epoch)
         metrics = epoch_metrics(epoch, by_split)
         print(format_epoch(metrics), flush=True)
         if run is not None:
@@ -87,9 +91,10 @@ def train_fn(
     )
     try:
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    except SystemExit:  # Tune stopping the trial (an early-stopping scheduler), not a failure
+    except SystemExit:  # Tune ending the trial at a report (e.g. ASHA's cut), not a failure
         if run is not None:
-            run.finish(stopped_early=True)
+            last = reported_epochs[-1] if reported_epochs else 0
+            run.finish(stopped_early=last < settings.train.num_train_epochs)
         raise
     except BaseException as error:
         if run is not None:
@@ -156,14 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m trainable.train", description="Run one training (one trial) locally."
     )
-    parser.add_argument("--config", required=True, help="YAML config (configs/quickstart.yaml)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.num_train_epochs=2 (repeatable)",
-    )  # fmt: skip
+    add_config_arguments(parser, "train.num_train_epochs=2")
     args = parser.parse_args(argv)
     try:
-        settings = load_config(args.config, TrialSettings, args.set)
+        settings = load_config(
+            args.config, TrialSettings, args.set, ignored_sections=SWEEP_ONLY_SECTIONS
+        )
         print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
         data = prepare_data(settings)
     except (ConfigError, DataError, ModelLoadError) as error:

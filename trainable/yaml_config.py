@@ -11,12 +11,14 @@ trial's). Imports neither torch nor ray, so a bad config fails in about a second
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import pydantic
 import yaml
@@ -54,8 +56,12 @@ def load_config(
     schema: type[ModelT],
     overrides: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
+    ignored_sections: Iterable[str] = (),
 ) -> ModelT:
-    """Read, expand, override and validate ``path`` against ``schema``; raise ``ConfigError``."""
+    """Read, expand, override and validate ``path`` against ``schema``; raise ``ConfigError``.
+
+    ``ignored_sections`` are top-level keys another tool reads (a sweep config's ``search``
+    section, for a single training run); they are dropped before validation."""
     path = Path(path)
     raw = _read_yaml(path)
     problems: list[str] = []
@@ -64,6 +70,8 @@ def load_config(
         _apply_override(expanded, override, problems)
     if problems:
         raise ConfigError(str(path), problems)
+    for section in ignored_sections:
+        expanded.pop(section, None)
     return validate_config(expanded, schema, source=str(path), base_dir=path.resolve().parent)
 
 
@@ -75,6 +83,15 @@ def validate_config(
         return schema.model_validate(data, context={"base_dir": base_dir})
     except pydantic.ValidationError as error:
         raise ConfigError(source, _describe(error, schema)) from None
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, example_override: str) -> None:
+    """``--config FILE`` and repeatable ``--set key.path=value``, as every entry point has."""
+    parser.add_argument("--config", required=True, help="YAML config (configs/quickstart.yaml)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help=f"override a config value, e.g. --set {example_override} (repeatable)",
+    )  # fmt: skip
 
 
 def dump_yaml(settings: BaseModel) -> str:
@@ -172,13 +189,29 @@ def _unknown_key_message(schema: type[BaseModel], loc: tuple) -> str:
 
 
 def _known_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
-    model: Any = schema
+    """The keys allowed at ``loc`` (by their YAML names), walking models, dicts and lists."""
+    node: Any = schema
     for part in loc:
-        field = getattr(model, "model_fields", {}).get(part)
+        node = _unwrap_optional(node)
+        if get_origin(node) in (dict, list, tuple):
+            node = get_args(node)[-1]  # a key or index into a container: its value type
+            continue
+        field = _fields_by_yaml_name(node).get(part)
         if field is None:
             return []
-        model = field.annotation
-    return list(getattr(model, "model_fields", {}))
+        node = field.annotation
+    return list(_fields_by_yaml_name(_unwrap_optional(node)))
+
+
+def _fields_by_yaml_name(model: Any) -> dict[str, Any]:
+    fields = getattr(model, "model_fields", {}) if isinstance(model, type) else {}
+    return {field.alias or name: field for name, field in fields.items()}
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, UnionType):
+        return next(arg for arg in get_args(annotation) if arg is not type(None))
+    return annotation
 
 
 def _dotted(loc: Iterable[Any]) -> str:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from trainable.settings import TrialSettings
+from trainable.settings import SWEEP_ONLY_SECTIONS, TrialSettings
 from trainable.yaml_config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,8 +16,10 @@ def write(tmp_path, text):
     return path
 
 
-def test_quickstart_config_is_valid():
-    settings = load_config(REPO / "configs/quickstart.yaml", TrialSettings)
+def test_quickstart_config_is_valid_for_a_single_training_run():
+    settings = load_config(
+        REPO / "configs/quickstart.yaml", TrialSettings, ignored_sections=SWEEP_ONLY_SECTIONS
+    )
     assert settings.model.is_scratch and settings.criterion.name == "ce"
 
 

@@ -1,0 +1,7 @@
+"""The driver side: sweep config, search space, Tuner, summary (and, next, the report).
+
+Entry point: ``python -m search.run``. This package file stays empty so that loading a config does
+not import Ray.
+"""
+
+__all__: list[str] = []

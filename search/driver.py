@@ -1,0 +1,214 @@
+"""The sweep driver behind ``python -m search.run``: the one place Ray Tune is driven.
+
+Order of events (the config is already resolved and checked by ``search.config``) → open the MLflow
+parent run → start or join Ray → prepare the data once → build the Tuner (Optuna TPE over the
+define-by-run space, ASHA on epochs, one checkpoint kept per trial) → run, or restore and resume
+→ summarize the best trial per criterion (printed, ``<storage>/<name>/summary.md``, and on the
+parent run). Trials live in ``trainable/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from search import space as search_space
+from search.config import SweepConfig
+from search.summary import best_per_criterion, to_markdown, trial_table
+from trainable.data import prepare_data
+from trainable.session import LOOPBACK_ENV
+from trainable.tracking import SweepRun
+from trainable.train import train_fn
+from trainable.yaml_config import ConfigError
+
+SWEEP_STATE = "sweep.json"  # beside Tune's own state: the parent run and the config hash
+
+
+def run_sweep(config: SweepConfig, *, resume: bool) -> str:
+    """Run (or resume) the sweep; return the summary Markdown."""
+    experiment_dir = config.storage.path / config.experiment.name
+    state = _sweep_state(experiment_dir, config, resume)
+    settings = config.trial_settings()
+    print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
+    data = prepare_data(settings)  # bad or missing data fails here, before Ray or MLflow
+    print("\n".join(data.notes), flush=True)
+
+    sweep = _open_parent_run(config, experiment_dir, state.get("parent_run_id"))
+    _write_sweep_state(experiment_dir, config, sweep)
+    if sweep is not None:
+        tracking = settings.tracking.model_copy(update={"parent_run_id": sweep.run_id})
+        settings = settings.model_copy(update={"tracking": tracking})
+    _start_ray(config)
+    _check_resources(config)
+
+    trainable = tune.with_resources(
+        tune.with_parameters(train_fn, settings=settings, data=data),
+        {"cpu": config.resources.cpu, "gpu": config.resources.gpu},
+    )
+    callbacks = [_CloseTrialRuns(sweep)] if sweep is not None else []
+    if resume:
+        tuner = tune.Tuner.restore(
+            str(experiment_dir), trainable=trainable, resume_unfinished=True, resume_errored=True
+        )
+    else:
+        tuner = tune.Tuner(
+            trainable, tune_config=_tune_config(config), run_config=_run_config(config, callbacks)
+        )
+    results = tuner.fit()
+    if results.num_terminated + results.num_errors < config.search.num_samples:
+        if sweep is not None:  # Ctrl-C: Tune saved its state and returned early
+            sweep.interrupt()
+        raise KeyboardInterrupt
+    summary = _summarize(config, results, sweep)
+    (experiment_dir / "summary.md").write_text(summary, encoding="utf-8")
+    if sweep is not None:
+        sweep.finish(summary, failed=all(r.error is not None for r in results))
+    return summary
+
+
+def _tune_config(config: SweepConfig) -> tune.TuneConfig:
+    search = config.search
+    searcher = OptunaSearch(
+        space=search_space.DefineByRun(search.space),
+        metric=search.metric,
+        mode=search.mode,
+        points_to_evaluate=search.warm_start or None,
+        sampler=search_space.tpe_sampler(search.seed),
+    )
+    if search.scheduler.type == "asha":
+        scheduler = ASHAScheduler(
+            time_attr="epoch",
+            max_t=search_space.max_epochs(config),
+            grace_period=search.scheduler.grace_period,
+            reduction_factor=search.scheduler.reduction_factor,
+        )
+    else:
+        scheduler = FIFOScheduler()
+    return tune.TuneConfig(
+        search_alg=searcher,
+        scheduler=scheduler,
+        metric=search.metric,
+        mode=search.mode,
+        num_samples=search.num_samples,
+        max_concurrent_trials=search.max_concurrent,
+        reuse_actors=True,  # a new trial keeps the process: no torch/transformers re-import
+    )
+
+
+def _run_config(config: SweepConfig, callbacks: list[tune.Callback]) -> tune.RunConfig:
+    return tune.RunConfig(
+        name=config.experiment.name,
+        storage_path=str(config.storage.path),
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=1,
+            checkpoint_score_attribute=config.search.metric,
+            checkpoint_score_order=config.search.mode,
+        ),
+        failure_config=tune.FailureConfig(max_failures=config.failure.max_retries),
+        callbacks=callbacks,
+        verbose=1,
+    )
+
+
+class _CloseTrialRuns(tune.Callback):
+    """Ends the MLflow run of a trial that Tune stopped or lost before the trial could."""
+
+    def __init__(self, sweep: SweepRun) -> None:
+        self.sweep = sweep
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.sweep.close_child(trial.trial_id)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        error = trial.get_error()
+        message = str(error).strip().splitlines()[-1] if error else "trial errored"
+        self.sweep.close_child(trial.trial_id, error=message)
+
+
+def _summarize(config: SweepConfig, results: tune.ResultGrid, sweep: SweepRun | None) -> str:
+    search = config.search
+    run_ids = {trial: run.info.run_id for trial, run in sweep.child_runs().items()} if sweep else {}
+    per_trial = results.get_dataframe(filter_metric=search.metric, filter_mode=search.mode)
+    trials = trial_table(per_trial, config.criterion.name, run_ids)
+    best = best_per_criterion(trials, search.metric, search.mode)
+    errored = [r for r in results if r.error is not None]
+    notes = [
+        f"{len(results)} trials: {len(results) - len(errored)} finished or stopped early, "
+        f"{len(errored)} errored. Selected on `{search.metric}` (selection split); "
+        "`test_` columns are KLUE dev, reported only.",
+        f"Ray results: {config.storage.path / config.experiment.name}",
+    ]
+    if sweep is not None:
+        notes.append(f"MLflow parent run: {sweep.run_id}")
+    return to_markdown(best, f"Best trial per criterion — {config.experiment.name}", notes)
+
+
+# ---------------------------------------------------------------- setup helpers
+def _sweep_state(experiment_dir: Path, config: SweepConfig, resume: bool) -> dict[str, Any]:
+    state_file = experiment_dir / SWEEP_STATE
+    exists = tune.Tuner.can_restore(str(experiment_dir))
+    if resume and not exists:
+        raise ConfigError("--resume", [f"no sweep to resume at {experiment_dir}"])
+    if not resume and exists:
+        raise ConfigError(
+            "experiment.name",
+            [f"{experiment_dir} already holds a sweep: add --resume or choose another name"],
+        )
+    if not resume or not state_file.is_file():
+        return {}
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    if state.get("config_hash") != config.config_hash():
+        raise ConfigError(
+            "--resume",
+            ["the config changed since the sweep started; resume with the same config and --set"],
+        )
+    return state
+
+
+def _open_parent_run(
+    config: SweepConfig, experiment_dir: Path, run_id: str | None
+) -> SweepRun | None:
+    if not config.tracking.uri:
+        return None
+    tags = {"sweep.config_hash": config.config_hash(), "ray.experiment_path": str(experiment_dir)}
+    return SweepRun.open(config.tracking, config.experiment.name, tags, run_id=run_id)
+
+
+def _write_sweep_state(experiment_dir: Path, config: SweepConfig, sweep: SweepRun | None) -> None:
+    experiment_dir.mkdir(parents=True, exist_ok=True)
+    state = {"config_hash": config.config_hash(), "parent_run_id": sweep.run_id if sweep else None}
+    (experiment_dir / SWEEP_STATE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def _check_resources(config: SweepConfig) -> None:
+    """Refuse a per-trial request the cluster can never meet, instead of pending forever."""
+    available = ray.cluster_resources()
+    problems = [
+        f"resources.{name}: a trial asks for {wanted:g} {key} but the Ray cluster has "
+        f"{available.get(key, 0):g}"
+        for name, key, wanted in (
+            ("cpu", "CPU", config.resources.cpu),
+            ("gpu", "GPU", config.resources.gpu),
+        )
+        if wanted > available.get(key, 0)
+    ]
+    if problems:
+        raise ConfigError("resources", problems)
+
+
+def _start_ray(config: SweepConfig) -> None:
+    if ray.is_initialized():
+        return
+    if config.ray.address:
+        ray.init(address=config.ray.address)
+        return
+    for key, value in LOOPBACK_ENV.items():
+        os.environ.setdefault(key, value)
+    ray.init(include_dashboard=False)

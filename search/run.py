@@ -1,0 +1,63 @@
+"""``python -m search.run --config FILE [--set key=value ...] [--resume] [--dry-run]``.
+
+A thin CLI: the config is loaded and checked first (every problem, one line each, before Ray
+starts); ``--dry-run`` prints the resolved config and the search space without importing Ray;
+otherwise ``search.driver.run_sweep`` runs or resumes the sweep and the summary is printed.
+Exit codes: 0 done, 2 bad input (config, data, model, tracking), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from search import space as search_space
+from search.config import load_sweep_config
+from trainable.yaml_config import ConfigError, add_config_arguments, dump_yaml
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        config = load_sweep_config(args.config, args.set)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(dump_yaml(config), end="")
+        epochs = search_space.max_epochs(config)
+        print(f"search space ({config.search.num_samples} trials, up to {epochs} epochs):")
+        print(search_space.describe(config.search.space))
+        return 0
+
+    from search.driver import run_sweep  # Ray, torch and transformers load only from here on
+    from trainable.model import ModelLoadError
+    from trainable.records import DataError
+    from trainable.tracking import TrackingError
+
+    try:
+        summary = run_sweep(config, resume=args.resume)
+    except (ConfigError, DataError, ModelLoadError, TrackingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished trials are kept; continue with --resume", file=sys.stderr)
+        return 130
+    print(summary)
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m search.run", description="Search the best training criterion for KLUE RE."
+    )
+    add_config_arguments(parser, "search.num_samples=4")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the resolved config and space, then exit"
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The end-of-sweep summary: the best trial per criterion, as a Markdown table. Pure pandas."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+SHOWN_METRICS = ("micro_f1", "auprc", "test_micro_f1", "test_auprc")
+
+
+def best_per_criterion(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
+    """One row per criterion: its best trial by ``metric`` (each trial at its best epoch)."""
+    scored = trials.dropna(subset=[metric])
+    if scored.empty:
+        return scored
+    ordered = scored.sort_values(metric, ascending=mode == "min", kind="stable")
+    return ordered.groupby("criterion", sort=False).head(1).reset_index(drop=True)
+
+
+def trial_table(
+    results: pd.DataFrame, base_criterion: str, run_ids: dict[str, str]
+) -> pd.DataFrame:
+    """Normalise Tune's per-trial dataframe: ``criterion``, ``params`` and the MLflow run id."""
+    config_columns = [c for c in results.columns if c.startswith("config/")]
+    rows = []
+    for _, row in results.iterrows():
+        config = {c.removeprefix("config/"): row[c] for c in config_columns if not _missing(row[c])}
+        rows.append(
+            {
+                "trial_id": row["trial_id"],
+                "criterion": config.pop("criterion", base_criterion),
+                "params": ", ".join(f"{k}={_short(v)}" for k, v in sorted(config.items())),
+                "epoch": row.get("epoch"),
+                **{name: row.get(name) for name in SHOWN_METRICS},
+                "mlflow_run_id": run_ids.get(row["trial_id"], ""),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def to_markdown(frame: pd.DataFrame, title: str, notes: list[str] = ()) -> str:
+    lines = [f"# {title}", ""]
+    if frame.empty:
+        lines.append("No trial reported a score.")
+    else:
+        columns = list(frame.columns)
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "---|" * len(columns))
+        for _, row in frame.iterrows():
+            lines.append("| " + " | ".join(_short(row[c]) for c in columns) + " |")
+    lines += ["", *notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _short(value: Any) -> str:
+    if _missing(value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-2 else f"{value:.2f}"
+    return str(value)

@@ -1,0 +1,90 @@
+"""The compiled define-by-run space: conditional parameters appear only under their condition."""
+
+import pickle
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.config import load_sweep_config
+from search.space import DefineByRun, describe, max_epochs, tpe_sampler
+
+REPO = Path(__file__).resolve().parents[2]
+SIX_CRITERIA = [
+    "search.space.criterion.choice=[ce, focal, label_smoothing, class_balanced, poly1, logit_adjusted]",
+    "search.space.gamma.when={criterion: [focal, class_balanced]}",
+    "search.space.beta={float: [0.9, 0.9999], when: {criterion: class_balanced}}",
+    "search.space.base={choice: [focal], when: {criterion: class_balanced}}",
+    "search.space.epsilon={float: [-1.0, 4.0], when: {criterion: poly1}}",
+    "search.space.tau={float: [0.5, 2.0], when: {criterion: logit_adjusted}}",
+]
+OWNERS = {
+    "gamma": {"focal", "class_balanced"},
+    "smoothing": {"label_smoothing"},
+    "beta": {"class_balanced"},
+    "base": {"class_balanced"},
+    "epsilon": {"poly1"},
+    "tau": {"logit_adjusted"},
+}
+
+
+def sampled_trials(config, count=300):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=tpe_sampler(config.search.seed))
+    for point in config.search.warm_start:
+        study.enqueue_trial(point)
+    declare = DefineByRun(config.search.space)
+
+    def objective(trial):
+        declare(trial)
+        return trial.number % 7  # any score: only the sampled parameters are under test
+
+    study.optimize(objective, n_trials=count)
+    return study.trials
+
+
+def test_conditional_parameters_exist_only_under_their_condition():
+    config = load_sweep_config(REPO / "configs/quickstart.yaml", SIX_CRITERIA)
+    trials = sampled_trials(config)
+    seen = set()
+    for trial in trials:
+        criterion = trial.params["criterion"]
+        seen.add(criterion)
+        for name, owners in OWNERS.items():
+            assert (name in trial.params) == (criterion in owners), (criterion, trial.params)
+        for name, value in trial.params.items():
+            param = config.search.space[name]
+            if param.choice is None:
+                low, high = param.float_range or param.int_range
+                assert low <= value <= high
+    assert len(seen) == 6
+
+
+def test_warm_start_points_are_evaluated_first():
+    config = load_sweep_config(REPO / "configs/quickstart.yaml")
+    trials = sampled_trials(config, count=5)
+    for point, trial in zip(config.search.warm_start, trials, strict=False):
+        assert {k: trial.params[k] for k in point} == point
+
+
+def test_same_seed_same_trials_and_the_space_pickles():
+    config = load_sweep_config(REPO / "configs/quickstart.yaml")
+    first = [t.params for t in sampled_trials(config, count=20)]
+    assert first == [t.params for t in sampled_trials(config, count=20)]
+    restored = pickle.loads(pickle.dumps(DefineByRun(config.search.space)))  # Tune saves it so
+    assert restored.space == config.search.space
+
+
+def test_max_epochs_and_description():
+    config = load_sweep_config(REPO / "configs/quickstart.yaml")
+    assert max_epochs(config) == config.search.space["num_train_epochs"].int_range[1]
+    text = describe(config.search.space)
+    assert "gamma" in text and "when criterion = focal" in text
+
+
+@pytest.mark.parametrize("epochs", ["{choice: [2, 5]}", "{int: [1, 4]}"])
+def test_max_epochs_follows_the_space(epochs):
+    config = load_sweep_config(
+        REPO / "configs/quickstart.yaml", [f"search.space.num_train_epochs={epochs}"]
+    )
+    assert max_epochs(config) in (5, 4)

@@ -1,0 +1,120 @@
+"""End to end: python -m search.run on real KLUE slices, a real local Ray and a real MLflow server.
+
+The resume test interrupts a sweep (Ctrl-C) once two trials have finished, resumes it, and counts:
+every trial ran once, and MLflow holds exactly one finished child run per trial.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+TINY_MODEL = [
+    "model.scratch.num_layers=1", "model.scratch.hidden_size=64", "model.scratch.num_heads=2",
+    "model.scratch.intermediate_size=128", "model.scratch.vocab_size=2000",
+]  # fmt: skip
+
+
+def sweep_command(folder: Path, tmp_path: Path, server: str, experiment: str, *extra: str):
+    overrides = [
+        f"data.dir={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.train_subsample=null",
+        "data.test_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
+        f"storage.path={tmp_path / 'results'}", f"tracking.uri={server}",
+        f"tracking.experiment={experiment}", f"experiment.name={experiment}", *extra,
+    ]  # fmt: skip
+    command = [sys.executable, "-m", "search.run", "--config", "configs/quickstart.yaml"]
+    for override in overrides:
+        command += ["--set", override]
+    return command
+
+
+def sweep_runs(client: MlflowClient, experiment: str):
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    runs = client.search_runs([experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def test_sweep_tracks_every_trial_under_one_parent_run(
+    raw_train, slice_dir, tmp_path, mlflow_server
+):
+    folder = slice_dir(raw_train[:500], raw_train[500:620])
+    experiment = f"e2e-{uuid.uuid4().hex[:6]}"
+    command = sweep_command(
+        folder, tmp_path, mlflow_server, experiment,
+        "search.num_samples=4", "search.space.num_train_epochs.int=[1, 2]",
+    )  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "Best trial per criterion" in done.stdout
+
+    client = MlflowClient(mlflow_server)
+    parents, children = sweep_runs(client, experiment)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0]
+    assert parent.data.tags["sweep.name"] == experiment and parent.data.tags["sweep.config_hash"]
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"summary.md"}
+    assert len(children) == 4
+    for child in children:
+        params = child.data.params
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.info.status == "FINISHED"
+        assert {"criterion", "learning_rate", "num_train_epochs"} <= set(params)
+        assert ("gamma" in params) == (params["criterion"] == "focal")
+        assert ("smoothing" in params) == (params["criterion"] == "label_smoothing")
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "micro_f1")]
+        assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 2
+    summary = tmp_path / "results" / experiment / "summary.md"
+    assert parent.info.run_id in summary.read_text()
+
+
+def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(
+    raw_train, slice_dir, tmp_path, mlflow_server
+):
+    folder = slice_dir(raw_train[:400], raw_train[400:500])
+    experiment = f"resume-{uuid.uuid4().hex[:6]}"
+    command = sweep_command(
+        folder, tmp_path, mlflow_server, experiment,
+        "search.num_samples=4", "search.max_concurrent=1", "search.scheduler.type=none",
+        "search.space.num_train_epochs.int=[1, 1]",
+    )  # fmt: skip
+    client = MlflowClient(mlflow_server)
+    log = (tmp_path / "first.log").open("w")
+    first = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and first.poll() is None:
+        experiment_found = client.get_experiment_by_name(experiment)
+        if (
+            experiment_found
+            and sum(r.info.status == "FINISHED" for r in sweep_runs(client, experiment)[1]) >= 2
+        ):
+            break
+        time.sleep(1)
+    first.send_signal(signal.SIGINT)  # Ctrl-C
+    assert first.wait(timeout=300) == 130, (tmp_path / "first.log").read_text()[-3000:]
+    parents, children = sweep_runs(client, experiment)
+    assert parents[0].info.status == "KILLED" and 2 <= len(children) < 4
+
+    done = subprocess.run(
+        [*command, "--resume"], cwd=REPO, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    parents, children = sweep_runs(client, experiment)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert len({c.data.tags["ray.trial_id"] for c in children}) == 4
+    trial_dirs = sorted((tmp_path / "results" / experiment).glob("train_fn_*"))
+    assert len(trial_dirs) == 4
+    for trial_dir in trial_dirs:  # one epoch each: a re-run trial would have reported twice
+        lines = (trial_dir / "result.json").read_text().strip().splitlines()
+        assert [json.loads(line)["epoch"] for line in lines] == [1]
