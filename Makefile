@@ -40,10 +40,11 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## The offline demo sweep: 8 trials on real KLUE (a fresh experiment name each run).
+## The offline demo sweep (8 trials on real KLUE, a fresh experiment name each run), then its report.
 quickstart: install
-	$(BIN)/python -m search.run --config configs/quickstart.yaml \
-		--set experiment.name=quickstart-$(shell date +%Y%m%d-%H%M%S)
+	@name=quickstart-$$(date +%Y%m%d-%H%M%S); \
+	$(BIN)/python -m search.run --config configs/quickstart.yaml --set experiment.name=$$name && \
+	$(BIN)/python -m search.report --config configs/quickstart.yaml --set experiment.name=$$name
 
 ## One training run of the quickstart config, without a sweep.
 train: install

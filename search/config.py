@@ -113,6 +113,16 @@ class FailureSettings(Section):
     )
 
 
+class ReportSettings(Section):
+    scope: Literal["best", "last"] = Field(
+        "best", description="score each trial at its best epoch (by the metric) or its last"
+    )
+    confirm_top_k: int = Field(
+        0, ge=0, description="re-train the best config of the top-k criteria over seeds; 0: off"
+    )
+    seeds: int = Field(3, ge=2, description="training seeds per criterion in the confirmation")
+
+
 class SweepConfig(TrialSettings):
     """A whole sweep: ``TrialSettings`` (the base every trial starts from) plus the search."""
 
@@ -120,6 +130,7 @@ class SweepConfig(TrialSettings):
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
     failure: FailureSettings = Field(default_factory=FailureSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     def trial_settings(self) -> TrialSettings:
         """The base settings handed to every trial (the search sections stay on the driver)."""

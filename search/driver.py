@@ -10,7 +10,6 @@ parent run). Trials live in ``trainable/``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from search import space as search_space
 from search.config import SweepConfig
 from search.summary import best_per_criterion, to_markdown, trial_table
 from trainable.data import prepare_data
-from trainable.session import LOOPBACK_ENV
+from trainable.session import start_ray
 from trainable.tracking import SweepRun
 from trainable.train import train_fn
 from trainable.yaml_config import ConfigError
@@ -45,7 +44,7 @@ def run_sweep(config: SweepConfig, *, resume: bool) -> str:
     if sweep is not None:
         tracking = settings.tracking.model_copy(update={"parent_run_id": sweep.run_id})
         settings = settings.model_copy(update={"tracking": tracking})
-    _start_ray(config)
+    start_ray(config.ray.address)
     _check_resources(config)
 
     trainable = tune.with_resources(
@@ -201,14 +200,3 @@ def _check_resources(config: SweepConfig) -> None:
     ]
     if problems:
         raise ConfigError("resources", problems)
-
-
-def _start_ray(config: SweepConfig) -> None:
-    if ray.is_initialized():
-        return
-    if config.ray.address:
-        ray.init(address=config.ray.address)
-        return
-    for key, value in LOOPBACK_ENV.items():
-        os.environ.setdefault(key, value)
-    ray.init(include_dashboard=False)

@@ -31,7 +31,7 @@ def trial_table(
             {
                 "trial_id": row["trial_id"],
                 "criterion": config.pop("criterion", base_criterion),
-                "params": ", ".join(f"{k}={_short(v)}" for k, v in sorted(config.items())),
+                "params": ", ".join(f"{k}={short(v)}" for k, v in sorted(config.items())),
                 "epoch": row.get("epoch"),
                 **{name: row.get(name) for name in SHOWN_METRICS},
                 "mlflow_run_id": run_ids.get(row["trial_id"], ""),
@@ -42,23 +42,25 @@ def trial_table(
 
 def to_markdown(frame: pd.DataFrame, title: str, notes: list[str] = ()) -> str:
     lines = [f"# {title}", ""]
-    if frame.empty:
-        lines.append("No trial reported a score.")
-    else:
-        columns = list(frame.columns)
-        lines.append("| " + " | ".join(columns) + " |")
-        lines.append("|" + "---|" * len(columns))
-        for _, row in frame.iterrows():
-            lines.append("| " + " | ".join(_short(row[c]) for c in columns) + " |")
+    lines.append(markdown_table(frame) if not frame.empty else "No trial reported a score.")
     lines += ["", *notes]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    columns = list(frame.columns)
+    lines = ["| " + " | ".join(map(str, columns)) + " |", "|" + "---|" * len(columns)]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(short(row[c]) for c in columns) + " |")
+    return "\n".join(lines)
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
+    """A table cell: blanks for missing values, 2 decimals for scores, 4 digits for small."""
     if _missing(value):
         return ""
     if isinstance(value, float):

@@ -55,6 +55,18 @@ def restored_checkpoint(into: Path) -> Path | None:
     return Path(checkpoint.to_directory(str(into)))
 
 
+def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join the cluster at ``address``, or start a local Ray bound to 127.0.0.1 (once)."""
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address)
+        return
+    for key, value in LOOPBACK_ENV.items():
+        os.environ.setdefault(key, value)
+    ray.init(num_cpus=num_cpus, include_dashboard=False)
+
+
 def run_single_trial(
     trainable: Callable[..., None],
     config: dict[str, Any],
@@ -69,11 +81,8 @@ def run_single_trial(
 
     ``max_failures`` retries a failed trial from its latest checkpoint (Tune always keeps the
     latest one besides the best)."""
-    for key, value in LOOPBACK_ENV.items():
-        os.environ.setdefault(key, value)
     cpus = os.cpu_count() or 1
-    if not ray.is_initialized():
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=True)
+    start_ray(num_cpus=cpus)
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, **shared), {"cpu": cpus}),
         param_space=config,

@@ -18,7 +18,7 @@ from trainable.yaml_config import ConfigError, CwdRelative, resolve_path, valida
 KLUE_RE_DIR_ENV = "KLUE_RE_DIR"
 # Top-level sections of a sweep config that only the sweep driver reads; a single training run
 # (python -m trainable.train) accepts a sweep config and leaves these to the driver.
-SWEEP_ONLY_SECTIONS = ("search", "resources", "ray", "failure")
+SWEEP_ONLY_SECTIONS = ("search", "resources", "ray", "failure", "report")
 
 
 class Section(BaseModel):
@@ -141,6 +141,14 @@ class TrainSettings(Section):
         "auto", description="auto: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU"
     )
     dataloader_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    seed: int | None = Field(
+        None,
+        description="training seed (init, batch order, dropout); empty: experiment.seed. The "
+        "selection split always follows experiment.seed, so seeds vary training only",
+    )
+
+    def effective_seed(self, experiment_seed: int) -> int:
+        return experiment_seed if self.seed is None else self.seed
 
 
 class CriterionSettings(BaseModel):

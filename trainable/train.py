@@ -48,7 +48,8 @@ def train_fn(
     """Ray Tune function trainable: one trial of the sweep (see the module docstring)."""
     settings = settings.with_sampled(config)
     data = data if data is not None else prepare_data(settings)
-    set_seed(settings.experiment.seed)
+    seed = settings.train.effective_seed(settings.experiment.seed)
+    set_seed(seed)
     torch.set_num_threads(session.cpu_budget())  # no oversubscription when trials share a node
 
     model = build_model(settings.model, data.tokenizer, data.num_labels)
@@ -85,7 +86,7 @@ def train_fn(
         data,
         finite_loss_guard(criterion, settings),
         settings.train,
-        seed=settings.experiment.seed,
+        seed=seed,
         output_dir=work_dir,
         on_epoch=on_epoch,
     )
@@ -131,7 +132,7 @@ def logged_params(settings: TrialSettings) -> dict[str, Any]:
         model=settings.model.name_or_path,
         head=settings.model.head,
         marker=settings.data.marker,
-        seed=settings.experiment.seed,
+        seed=settings.train.effective_seed(settings.experiment.seed),
     )
     return params
 

@@ -85,9 +85,11 @@ def validate_config(
         raise ConfigError(source, _describe(error, schema)) from None
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, example_override: str) -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, example_override: str, required: bool = True
+) -> None:
     """``--config FILE`` and repeatable ``--set key.path=value``, as every entry point has."""
-    parser.add_argument("--config", required=True, help="YAML config (configs/quickstart.yaml)")
+    parser.add_argument("--config", required=required, help="YAML config (configs/quickstart.yaml)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help=f"override a config value, e.g. --set {example_override} (repeatable)",

@@ -1,0 +1,107 @@
+"""The report's figures as PNG bytes (matplotlib, Agg). A figure without data says so in words,
+so every figure in the report is a real image either way."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: files only
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from trainable.tracking import SweepRecord
+
+COLORS = {
+    "ce": "#4c72b0", "focal": "#dd8452", "label_smoothing": "#55a868",
+    "class_balanced": "#c44e52", "poly1": "#8172b3", "logit_adjusted": "#937860",
+}  # fmt: skip
+
+
+def score_vs_parameter(trials: pd.DataFrame, criterion: str, parameter: str, metric: str) -> bytes:
+    """Selection and dev score of every ``criterion`` trial against ``parameter``."""
+    subset = trials[(trials["criterion"] == criterion) & trials[metric].notna()]
+    figure, axes = plt.subplots(figsize=(5.5, 3.6))
+    if subset.empty or parameter not in subset:
+        return _empty(figure, axes, f"no scored {criterion} trials in this sweep")
+    axes.scatter(subset[parameter], subset[metric], label=f"selection {metric}", color="#4c72b0")
+    axes.scatter(
+        subset[parameter], subset[f"test_{metric}"], label=f"dev {metric}", marker="x",
+        color="#dd8452",
+    )  # fmt: skip
+    axes.set(xlabel=parameter, ylabel=metric, title=f"{criterion}: {metric} vs {parameter}")
+    axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def score_vs_epochs(trials: pd.DataFrame, metric: str) -> bytes:
+    """Each trial's score against the epochs it ran, by criterion."""
+    scored = trials[trials[metric].notna()]
+    figure, axes = plt.subplots(figsize=(5.5, 3.6))
+    if scored.empty:
+        return _empty(figure, axes, "no scored trials")
+    for criterion, group in scored.groupby("criterion"):
+        axes.scatter(
+            group["epochs_run"], group[metric], label=criterion, color=COLORS.get(criterion)
+        )
+    axes.set(xlabel="epochs run", ylabel=metric, title=f"{metric} vs epochs")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def learning_curves(sweep: SweepRecord, trials: pd.DataFrame, metric: str, top: int = 5) -> bytes:
+    """Per-epoch selection (solid) and dev (dashed) scores of the ``top`` trials."""
+    best = trials.dropna(subset=[metric]).nlargest(top, metric)
+    histories = {trial.run_id: trial.history for trial in sweep.trials}
+    figure, axes = plt.subplots(figsize=(5.5, 3.6))
+    if best.empty:
+        return _empty(figure, axes, "no scored trials")
+    for _, row in best.iterrows():
+        history = histories[row["run_id"]]
+        color = COLORS.get(row["criterion"])
+        label = f"{row['criterion']} {row['trial_id']}"
+        for key, style in ((metric, "-"), (f"test_{metric}", "--")):
+            points = sorted(history.get(key, {}).items())
+            if points:
+                epochs, values = zip(*points, strict=True)
+                axes.plot(epochs, values, style, marker="o", color=color,
+                          label=label if style == "-" else None)  # fmt: skip
+    axes.set(xlabel="epoch", ylabel=metric, title=f"learning curves, top {len(best)} (dashed: dev)")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.legend(fontsize=7)
+    return _png(figure)
+
+
+def per_class_f1(per_class: dict[str, pd.Series]) -> bytes:
+    """Dev F1 per relation of the best trial of each criterion: where do rare relations gain?"""
+    figure, axes = plt.subplots(figsize=(7.5, 8.5))
+    if not per_class:
+        return _empty(figure, axes, "no per-class F1 artifacts found")
+    frame = pd.DataFrame(per_class)
+    height = 0.8 / len(frame.columns)
+    for index, criterion in enumerate(frame.columns):
+        positions = [i + index * height for i in range(len(frame))]
+        axes.barh(positions, frame[criterion], height=height, label=criterion,
+                  color=COLORS.get(criterion))  # fmt: skip
+    axes.set_yticks([i + 0.4 - height / 2 for i in range(len(frame))], frame.index, fontsize=7)
+    axes.invert_yaxis()
+    axes.set(xlabel="dev F1", title="per-relation dev F1, best trial of each criterion")
+    axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def _empty(figure, axes, message: str) -> bytes:
+    axes.text(0.5, 0.5, message, ha="center", va="center", fontsize=11)
+    axes.set_axis_off()
+    return _png(figure)
+
+
+def _png(figure) -> bytes:
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()

@@ -1,0 +1,166 @@
+"""The report on a real (small) sweep in a real MLflow store, its files, and its HTML in Chromium."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.search.test_sweep import sweep_command
+from trainable.settings import SWEEP_ONLY_SECTIONS, TrialSettings
+from trainable.yaml_config import load_config
+
+REPO = Path(__file__).resolve().parents[2]
+EXPERIMENT = "report-test"
+
+
+@pytest.fixture(scope="module")
+def swept(raw_train, klue_dir, tmp_path_factory):
+    """A 5-trial sweep over ce/focal/label_smoothing on real KLUE slices, tracked in SQLite."""
+    tmp_path = tmp_path_factory.mktemp("report")
+    folder = tmp_path / "klue_slice"
+    folder.mkdir()
+
+    (folder / "relation_list.json").write_bytes((klue_dir / "relation_list.json").read_bytes())
+    (folder / "klue-re-v1.1_train.json").write_text(json.dumps(raw_train[:500], ensure_ascii=False))
+    (folder / "klue-re-v1.1_dev.json").write_text(
+        json.dumps(raw_train[500:620], ensure_ascii=False)
+    )
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = sweep_command(
+        folder, tmp_path, store, EXPERIMENT,
+        "search.num_samples=5", "search.space.num_train_epochs.int=[1, 2]",
+    )  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    overrides = [arg for arg in command[command.index("--set") :] if arg != "--set"]
+    return tmp_path, store, overrides
+
+
+def report_command(overrides, *extra):
+    command = [sys.executable, "-m", "search.report", "--config", "configs/quickstart.yaml"]
+    for override in overrides:
+        command += ["--set", override]
+    return [*command, *extra]
+
+
+@pytest.mark.slow
+def test_report_names_the_argmax_winner_and_counts_trials(swept):
+    tmp_path, store, overrides = swept
+    out = tmp_path / "out"
+    done = subprocess.run(
+        report_command(overrides, "--out", str(out), "--confirm", "2", "--seeds", "2"),
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert {p.name for p in out.iterdir()} >= {
+        "report.md", "report.html", "trials.csv", "best_config.yaml", "confirmation.csv", "plots",
+    }  # fmt: skip
+
+    # The winner, read independently: the child run with the highest micro_f1 at any epoch.
+    client = MlflowClient(store)
+    experiment_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    children = client.search_runs([experiment_id], "tags.`mlflow.parentRunId` != ''")
+    best_by_run = {
+        run.info.run_id: max(
+            m.value for m in client.get_metric_history(run.info.run_id, "micro_f1")
+        )
+        for run in children
+    }
+    winner_run = max(best_by_run, key=best_by_run.get)
+    report = (out / "report.md").read_text()
+    assert f"run {winner_run}" in report
+    assert f"selection micro_f1 {best_by_run[winner_run]:.2f}" in report
+
+    trials = pd.read_csv(out / "trials.csv")
+    criteria = pd.Series([run.data.params["criterion"] for run in children]).value_counts()
+    for criterion, count in criteria.items():
+        assert re.search(rf"\| {criterion} \| {count} \|", report), criterion
+    assert len(trials) == len(children) == 5
+
+    confirmation = pd.read_csv(out / "confirmation.csv")
+    assert len(confirmation) == 4 and confirmation["test_micro_f1"].notna().all()
+    assert "better than" in report or "no significant difference" in report
+
+    # The parent run holds the report.
+    parent = client.search_runs([experiment_id], "tags.`sweep.name` != ''")[0]
+    assert "report/report.html" in {
+        a.path for a in client.list_artifacts(parent.info.run_id, "report")
+    }
+
+
+@pytest.mark.slow
+def test_best_config_validates_and_runs(swept):
+    tmp_path, _, overrides = swept
+    out = tmp_path / "out-best"
+    done = subprocess.run(report_command(overrides, "--out", str(out)), cwd=REPO,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    best = out / "best_config.yaml"
+    settings = load_config(best, TrialSettings, ignored_sections=SWEEP_ONLY_SECTIONS)
+    assert settings.tracking.parent_run_id is None
+    run = subprocess.run(
+        [sys.executable, "-m", "trainable.train", "--config", str(best),
+         "--set", "train.num_train_epochs=1", "--set", f"storage.path={tmp_path / 'best-run'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "test_micro_f1" in run.stdout
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--virtual-time-budget=5000",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="needs Debian's chromium (.ci/run installs it; in CI its absence fails this test)",
+)
+def test_html_renders_in_headless_chromium_with_winner_and_every_plot(swept, tmp_path):
+    sweep_tmp, _, overrides = swept
+    out = sweep_tmp / "out-html"
+    done = subprocess.run(report_command(overrides, "--out", str(out)), cwd=REPO,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Instrument a copy: after load, record every image's decoded size on <body>.
+    page = tmp_path / "page.html"
+    probe = (
+        "<script>window.addEventListener('load', () => document.body.setAttribute("
+        "'data-images', [...document.images].map(i => i.id + ':' + i.naturalWidth + 'x' + "
+        "i.naturalHeight).join(',')));</script></body>"
+    )
+    page.write_text((out / "report.html").read_text().replace("</body>", probe))
+    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
+    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, *profile, "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert 'id="winner">Best loss setup:' in dom.stdout
+    sizes = dict(
+        item.split(":") for item in re.search(r'data-images="([^"]*)"', dom.stdout)[1].split(",")
+    )
+    expected = {"plot-score_vs_gamma", "plot-score_vs_smoothing", "plot-score_vs_epochs",
+                "plot-learning_curves", "plot-per_class_f1"}  # fmt: skip
+    assert set(sizes) == expected
+    assert all(
+        int(size.split("x")[0]) > 100 and int(size.split("x")[1]) > 100 for size in sizes.values()
+    )
+
+    shot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, *profile, f"--screenshot={shot}",
+                    "--window-size=1280,2400", (out / "report.html").as_uri()],
+                   capture_output=True, timeout=120)  # fmt: skip
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        extrema = image.convert("L").getextrema()
+    assert extrema[0] < 100 < extrema[1]  # text and figures on a light page, not a blank frame
