@@ -50,19 +50,21 @@ def raw_train(klue_dir: Path) -> list[dict]:
     return json.loads((klue_dir / TRAIN).read_text(encoding="utf-8"))
 
 
+def write_klue_slice(
+    folder: Path, klue_dir: Path, train: list[dict], dev: list[dict] | None = None
+) -> Path:
+    """A KLUE-format folder holding the given train/dev records (dev: train's first 50)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RELATIONS).write_bytes((klue_dir / RELATIONS).read_bytes())
+    for name, records in ((TRAIN, train), (DEV, dev if dev is not None else train[:50])):
+        (folder / name).write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
 @pytest.fixture
 def slice_dir(tmp_path: Path, klue_dir: Path):
-    """Write a KLUE-format folder holding the given train/dev records; returns its path."""
-
-    def write(train: list[dict], dev: list[dict] | None = None) -> Path:
-        folder = tmp_path / "klue_slice"
-        folder.mkdir(exist_ok=True)
-        (folder / RELATIONS).write_bytes((klue_dir / RELATIONS).read_bytes())
-        for name, records in ((TRAIN, train), (DEV, dev if dev is not None else train[:50])):
-            (folder / name).write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-        return folder
-
-    return write
+    """``slice_dir(train, dev=None)`` writes a KLUE-format folder under tmp_path; its path."""
+    return lambda train, dev=None: write_klue_slice(tmp_path / "klue_slice", klue_dir, train, dev)
 
 
 def free_port() -> int:

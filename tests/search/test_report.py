@@ -1,6 +1,5 @@
 """The report on a real (small) sweep in a real MLflow store, its files, and its HTML in Chromium."""
 
-import json
 import os
 import re
 import shutil
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import write_klue_slice
 from tests.search.test_sweep import sweep_command
 from trainable.settings import SWEEP_ONLY_SECTIONS, TrialSettings
 from trainable.yaml_config import load_config
@@ -24,13 +24,8 @@ EXPERIMENT = "report-test"
 def swept(raw_train, klue_dir, tmp_path_factory):
     """A 5-trial sweep over ce/focal/label_smoothing on real KLUE slices, tracked in SQLite."""
     tmp_path = tmp_path_factory.mktemp("report")
-    folder = tmp_path / "klue_slice"
-    folder.mkdir()
-
-    (folder / "relation_list.json").write_bytes((klue_dir / "relation_list.json").read_bytes())
-    (folder / "klue-re-v1.1_train.json").write_text(json.dumps(raw_train[:500], ensure_ascii=False))
-    (folder / "klue-re-v1.1_dev.json").write_text(
-        json.dumps(raw_train[500:620], ensure_ascii=False)
+    folder = write_klue_slice(
+        tmp_path / "klue_slice", klue_dir, raw_train[:500], raw_train[500:620]
     )
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     command = sweep_command(
