@@ -10,6 +10,8 @@ parent run). Trials live in ``trainable/``.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ SWEEP_STATE = "sweep.json"  # beside Tune's own state: the parent run and the co
 def run_sweep(config: SweepConfig, *, resume: bool) -> str:
     """Run (or resume) the sweep; return the summary Markdown."""
     experiment_dir = config.storage.path / config.experiment.name
+    _check_writable(config.storage.path)
     state = _sweep_state(experiment_dir, config, resume)
     settings = config.trial_settings()
     print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
@@ -65,7 +68,9 @@ def run_sweep(config: SweepConfig, *, resume: bool) -> str:
         if sweep is not None:  # Ctrl-C: Tune saved its state and returned early
             sweep.interrupt()
         raise KeyboardInterrupt
-    summary = _summarize(config, results, sweep)
+    disk_bytes = _keep_one_checkpoint_per_trial(results, config, experiment_dir)
+    orphans = sweep.drop_orphans({r.metrics.get("trial_id") for r in results}) if sweep else 0
+    summary = _summarize(config, results, sweep, disk_bytes, orphans)
     (experiment_dir / "summary.md").write_text(summary, encoding="utf-8")
     if sweep is not None:
         sweep.finish(summary, failed=all(r.error is not None for r in results))
@@ -74,7 +79,7 @@ def run_sweep(config: SweepConfig, *, resume: bool) -> str:
 
 def _tune_config(config: SweepConfig) -> tune.TuneConfig:
     search = config.search
-    searcher = OptunaSearch(
+    searcher = _FailureAwareOptunaSearch(
         space=search_space.DefineByRun(search.space),
         metric=search.metric,
         mode=search.mode,
@@ -116,6 +121,14 @@ def _run_config(config: SweepConfig, callbacks: list[tune.Callback]) -> tune.Run
     )
 
 
+class _FailureAwareOptunaSearch(OptunaSearch):
+    """Tells Optuna an errored trial FAILED. Ray 2.60's OptunaSearch marks it COMPLETE with its
+    last score whenever it reported one, so TPE would learn from a crashed or NaN trial."""
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        super().on_trial_complete(trial_id, None if error else result, error)
+
+
 class _CloseTrialRuns(tune.Callback):
     """Ends the MLflow run of a trial that Tune stopped or lost before the trial could."""
 
@@ -131,21 +144,62 @@ class _CloseTrialRuns(tune.Callback):
         self.sweep.close_child(trial.trial_id, error=message)
 
 
-def _summarize(config: SweepConfig, results: tune.ResultGrid, sweep: SweepRun | None) -> str:
+def _keep_one_checkpoint_per_trial(
+    results: tune.ResultGrid, config: SweepConfig, experiment_dir: Path
+) -> int:
+    """Delete every checkpoint but the best of each finished trial (Tune also keeps the latest
+    for fault tolerance); an errored trial keeps its latest, which ``--resume`` restarts from.
+    Folders of trials the sweep no longer knows (started just before a killed driver's last
+    state save, re-run after resume) go too. Returns the sweep folder's size in bytes."""
+    known = {Path(result.path) for result in results if result.path}
+    if known and all(path.parent == experiment_dir for path in known):  # never on a path mismatch
+        for folder in experiment_dir.glob("train_fn_*"):
+            if folder.is_dir() and folder not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+    for result in results:
+        if result.error is not None or not result.path:
+            continue
+        best = result.get_best_checkpoint(config.search.metric, config.search.mode)
+        for folder in Path(result.path).glob("checkpoint_*"):
+            if best is None or Path(best.path) != folder:
+                shutil.rmtree(folder, ignore_errors=True)
+    return sum(f.stat().st_size for f in experiment_dir.rglob("*") if f.is_file())
+
+
+def _summarize(
+    config: SweepConfig,
+    results: tune.ResultGrid,
+    sweep: SweepRun | None,
+    disk_bytes: int,
+    orphans: int = 0,
+) -> str:
     search = config.search
     run_ids = {trial: run.info.run_id for trial, run in sweep.child_runs().items()} if sweep else {}
     per_trial = results.get_dataframe(filter_metric=search.metric, filter_mode=search.mode)
     trials = trial_table(per_trial, config.criterion.name, run_ids)
-    best = best_per_criterion(trials, search.metric, search.mode)
     errored = [r for r in results if r.error is not None]
+    errored_ids = {r.metrics.get("trial_id") for r in errored}
+    best = best_per_criterion(
+        trials[~trials["trial_id"].isin(errored_ids)], search.metric, search.mode
+    )
     notes = [
         f"{len(results)} trials: {len(results) - len(errored)} finished or stopped early, "
-        f"{len(errored)} errored. Selected on `{search.metric}` (selection split); "
-        "`test_` columns are KLUE dev, reported only.",
-        f"Ray results: {config.storage.path / config.experiment.name}",
+        f"{len(errored)} errored (never ranked). Selected on `{search.metric}` (selection "
+        "split); `test_` columns are KLUE dev, reported only.",
+        *(
+            f"Errored: trial {r.metrics.get('trial_id')}: {str(r.error).strip().splitlines()[-1]}"
+            for r in errored
+        ),
+        f"Ray results: {config.storage.path / config.experiment.name} "
+        f"({disk_bytes / 2**20:.1f} MiB; one checkpoint kept per trial)",
     ]
     if sweep is not None:
         notes.append(f"MLflow parent run: {sweep.run_id}")
+    if orphans:
+        notes.append(
+            f"{orphans} MLflow run(s) of trials lost with a killed driver were deleted "
+            "(restorable in MLflow); the resumed sweep re-ran those trials."
+        )
     return to_markdown(best, f"Best trial per criterion — {config.experiment.name}", notes)
 
 
@@ -184,6 +238,18 @@ def _write_sweep_state(experiment_dir: Path, config: SweepConfig, sweep: SweepRu
     experiment_dir.mkdir(parents=True, exist_ok=True)
     state = {"config_hash": config.config_hash(), "parent_run_id": sweep.run_id if sweep else None}
     (experiment_dir / SWEEP_STATE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            "storage.path",
+            [f"{folder} is not writable ({error.strerror}): results could not be kept"],
+        ) from None
 
 
 def _check_resources(config: SweepConfig) -> None:

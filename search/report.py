@@ -108,12 +108,12 @@ def _content(sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, request:
             plots.per_class_f1(_per_class(sweep, trials, request)),
         ),
     }
-    unscored = trials[trials[metric].isna()]
+    unscored = trials[trials[metric].isna() | (trials["status"] == "failed")]
     notes = [
         f"Scores at each trial's {request.scope} epoch by selection-split {metric}; dev (KLUE dev) "
         "columns are read at that epoch and never used to choose.",
         *(
-            f"Trial {row.trial_id} ({row.criterion}) has no score: {row.status}."
+            f"Trial {row.trial_id} ({row.criterion}) is not ranked: {row.status}."
             for row in unscored.itertuples()
         ),
         f"MLflow parent run {sweep.parent_run_id} at {request.tracking_uri}.",
@@ -199,7 +199,7 @@ def _best_config(settings: TrialSettings, sweep_name: str) -> str:
 def _require_scores(sweep: SweepRecord, trials: pd.DataFrame, metric: str) -> None:
     if trials.empty:
         raise TrackingError(f"sweep {sweep.name!r} (run {sweep.parent_run_id}) has no trials")
-    if trials[metric].isna().all():
+    if report_tables.ranked(trials, metric).empty:
         states = ", ".join(f"{r.trial_id}: {r.status}" for r in trials.itertuples())
         raise TrackingError(
             f"sweep {sweep.name!r} has no scored trial ({len(trials)} trials: {states})"

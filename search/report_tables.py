@@ -43,9 +43,14 @@ def trial_frame(sweep: SweepRecord, metric: str, mode: str, scope: str) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def ranked(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Trials that compete: scored and not failed (a crashed trial never wins)."""
+    return trials[(trials["status"] != "failed") & trials[metric].notna()]
+
+
 def winner(trials: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
-    """The best scored trial (ties: the earlier row)."""
-    scored = trials.dropna(subset=[metric])
+    """The best competing trial (ties: the earlier row)."""
+    scored = ranked(trials, metric)
     if scored.empty:
         return None
     index = scored[metric].idxmax() if mode == "max" else scored[metric].idxmin()
@@ -53,8 +58,8 @@ def winner(trials: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
 
 
 def criterion_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per criterion: trials, scored trials, best, median, mean ± sd of ``metric``."""
-    scored = trials.dropna(subset=[metric])
+    """Per criterion: trials, competing (scored, not failed) trials, best, median, mean ± sd."""
+    scored = ranked(trials, metric)
     grouped = scored.groupby("criterion")[metric]
     table = pd.DataFrame(
         {

@@ -37,7 +37,8 @@ def trial_table(
                 "mlflow_run_id": run_ids.get(row["trial_id"], ""),
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["trial_id", "criterion", "params", "epoch", *SHOWN_METRICS, "mlflow_run_id"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def to_markdown(frame: pd.DataFrame, title: str, notes: list[str] = ()) -> str:

@@ -214,6 +214,26 @@ class DebugSettings(Section):
     fail_at_epoch: PositiveInt | None = Field(
         None, description="raise after reporting this epoch, on a trial's first attempt only"
     )
+    fail_on_retries: bool = Field(
+        False, description="also raise after every epoch >= fail_at_epoch on retries"
+    )
+    fail_when: dict[str, Any] = Field(
+        default_factory=dict,
+        description="only trials whose sampled values match, e.g. {criterion: focal}",
+    )
+
+    nan_loss_at_step: PositiveInt | None = Field(
+        None, description="turn the training loss into NaN at this step (tests the NaN guard)"
+    )
+
+    def should_fail(self, epoch: int, resumed: bool, sampled: dict[str, Any]) -> bool:
+        if self.fail_at_epoch is None or any(
+            sampled.get(k) != v for k, v in self.fail_when.items()
+        ):
+            return False
+        if resumed:
+            return self.fail_on_retries and epoch >= self.fail_at_epoch
+        return epoch == self.fail_at_epoch
 
 
 class TrialSettings(Section):

@@ -10,9 +10,12 @@ parent ``SweepRun`` and closes child runs of trials Tune ended without the trial
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +102,8 @@ class SweepRun:
         """Create the parent run, or reopen ``run_id`` when a sweep resumes."""
         client = MlflowClient(tracking_uri=settings.uri)
         try:
+            with _fail_fast():  # an unreachable server answers in seconds, not after retries
+                client.search_experiments(max_results=1)
             experiment_id = _experiment_id(client, settings)
             if run_id is None:
                 all_tags = {"mlflow.runName": name, SWEEP_TAG: name, **tags}
@@ -129,6 +134,15 @@ class SweepRun:
             self.client.log_batch(run.info.run_id, tags=[RunTag("error", error[:5000])])
         status = RunStatus.FAILED if error is not None else RunStatus.FINISHED
         self.client.set_terminated(run.info.run_id, status=RunStatus.to_string(status))
+
+    def drop_orphans(self, trial_ids: set[str]) -> int:
+        """Soft-delete child runs of trials the sweep no longer knows (a driver killed before
+        Tune saved a new trial leaves its run behind; the resumed sweep re-creates that trial).
+        MLflow keeps deleted runs restorable. Returns how many were dropped."""
+        orphans = [run for trial, run in self.child_runs().items() if trial not in trial_ids]
+        for run in orphans:
+            self.client.delete_run(run.info.run_id)
+        return len(orphans)
 
     def interrupt(self) -> None:
         """The sweep stopped before its end: parent and unfinished trial runs become KILLED
@@ -229,6 +243,25 @@ def download_artifact(uri: str, run_id: str, path: str, into: str) -> str:
 
 def log_folder(uri: str, run_id: str, folder: str, artifact_path: str) -> None:
     MlflowClient(tracking_uri=uri).log_artifacts(run_id, folder, artifact_path)
+
+
+@contextlib.contextmanager
+def _fail_fast() -> Iterator[None]:
+    """One attempt with a short timeout: MLflow's HTTP client otherwise retries with backoff for
+    minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES=7 by default in MLflow 3.17)."""
+    saved = {key: os.environ.get(key) for key in _FAIL_FAST}
+    os.environ.update(_FAIL_FAST)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 def _experiment_id(client: MlflowClient, settings: TrackingSettings) -> str:

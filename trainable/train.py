@@ -78,8 +78,8 @@ def train_fn(
             per_class = {split: by_split[split]["per_class_f1"] for split in ("selection", "test")}
             run.log_epoch(epoch, metrics, per_class)
         session.report(metrics, checkpoint_dir)
-        if epoch == settings.debug.fail_at_epoch and resume_from is None:
-            raise InjectedFailure(f"debug.fail_at_epoch={epoch}")
+        if settings.debug.should_fail(epoch, resumed=resume_from is not None, sampled=config):
+            raise InjectedFailure(f"debug.fail_at_epoch: failing after epoch {epoch}")
 
     trainer = build_trainer(
         model,
@@ -110,8 +110,15 @@ def finite_loss_guard(criterion, settings: TrialSettings):
     """Raise ``NonFiniteLossError`` on a NaN/inf loss. The check syncs once per step, as the
     Trainer's own ``logging_nan_inf_filter`` already does."""
 
+    training_steps = 0
+
     def compute_loss(outputs, labels, num_items_in_batch=None) -> torch.Tensor:
+        nonlocal training_steps
         loss = criterion(outputs, labels, num_items_in_batch=num_items_in_batch)
+        if torch.is_grad_enabled():
+            training_steps += 1
+            if training_steps == settings.debug.nan_loss_at_step:
+                loss = loss * float("nan")
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss became {loss.item()} with criterion {criterion!r} at "

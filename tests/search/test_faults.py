@@ -1,0 +1,149 @@
+"""Fault tolerance and bad input, each injected for real on real Ray and MLflow.
+
+Fast cases (bad input before expensive work) run in every `make test`; the injected-failure and
+NaN cases are marked slow.
+"""
+
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from ray.tune.search.optuna import OptunaSearch
+
+from tests.conftest import free_port
+from tests.search.test_sweep import sweep_command, sweep_runs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(command, timeout=600):
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def small(raw_train, slice_dir, tmp_path):
+    return slice_dir(raw_train[:300], raw_train[300:380]), tmp_path
+
+
+def test_unreachable_mlflow_fails_fast_before_any_trial(small):
+    folder, tmp_path = small
+    dead = f"http://127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    done = run(sweep_command(folder, tmp_path, dead, "no-server"), timeout=300)
+    assert done.returncode == 2
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: tracking.uri='{dead}': MLflow is not usable (")
+    assert time.monotonic() - start < 120
+    assert not list((tmp_path / "results").glob("no-server/train_fn_*"))
+
+
+def test_unwritable_storage_path_is_refused(small):
+    folder, tmp_path = small
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    command = sweep_command(folder, tmp_path, f"sqlite:///{tmp_path / 'm.db'}", "x")
+    done = run([*command, "--set", f"storage.path={blocker / 'results'}"], timeout=300)
+    assert done.returncode == 2
+    assert f"error: storage.path: {blocker / 'results'} is not writable" in done.stderr
+
+
+def test_resources_the_cluster_can_never_meet_are_refused(small):
+    folder, tmp_path = small
+    command = sweep_command(folder, tmp_path, f"sqlite:///{tmp_path / 'm.db'}", "gpu")
+    done = run([*command, "--set", "resources.gpu=1"], timeout=300)
+    assert done.returncode == 2
+    assert (
+        "error: resources: resources.gpu: a trial asks for 1 GPU but the Ray cluster has 0"
+        in done.stderr
+    )
+    assert not list((tmp_path / "results").glob("gpu/train_fn_*"))
+
+
+@pytest.mark.slow
+def test_a_failing_trial_is_retried_then_errored_and_the_sweep_finishes(small):
+    folder, tmp_path = small
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = sweep_command(
+        folder, tmp_path, store, "faults",
+        "search.num_samples=2", "search.max_concurrent=1", "search.scheduler.type=none",
+        "search.space.num_train_epochs.int=[3, 3]", "failure.max_retries=1",
+        "debug.fail_at_epoch=1", "debug.fail_on_retries=true", "debug.fail_when={criterion: focal}",
+    )  # fmt: skip
+    done = run(command, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1 errored (never ranked)" in done.stdout
+    assert "| focal |" not in done.stdout  # the errored trial is listed, never ranked
+
+    _, children = sweep_runs(MlflowClient(store), "faults")
+    by_criterion = {run.data.params["criterion"]: run for run in children}
+    assert by_criterion["ce"].info.status == "FINISHED"
+    failed = by_criterion["focal"]
+    assert failed.info.status == "FAILED"
+    assert (
+        "InjectedFailure: debug.fail_at_epoch: failing after epoch 2" in failed.data.tags["error"]
+    )
+    history = MlflowClient(store).get_metric_history(failed.info.run_id, "micro_f1")
+    assert sorted(m.step for m in history) == [1, 2]  # the retry resumed after epoch 1
+
+    searcher = OptunaSearch()
+    searcher.restore_from_dir(str(tmp_path / "results" / "faults"))
+    states = {t.params["criterion"]: t.state for t in searcher._ot_study.trials if t.params}
+    assert states == {"ce": optuna.trial.TrialState.COMPLETE, "focal": optuna.trial.TrialState.FAIL}
+
+
+@pytest.mark.slow
+def test_a_nan_loss_stops_the_trial_with_a_clear_reason_and_no_score(small):
+    folder, tmp_path = small
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = sweep_command(
+        folder, tmp_path, store, "nan",
+        "search.num_samples=1", "search.warm_start=[]", "failure.max_retries=0",
+        "debug.nan_loss_at_step=3",
+    )  # fmt: skip
+    done = run(command, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1 errored (never ranked)" in done.stdout and "No trial reported a score." in done.stdout
+    _, children = sweep_runs(MlflowClient(store), "nan")
+    assert children[0].info.status == "FAILED"
+    assert "NonFiniteLossError: training loss became" in children[0].data.tags["error"]
+    assert not children[0].data.metrics  # nothing reported as a score
+
+
+@pytest.mark.slow
+def test_a_killed_driver_resumes_without_rerunning_or_orphaned_runs(small):
+    folder, tmp_path = small
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = sweep_command(
+        folder, tmp_path, store, "killed",
+        "search.num_samples=4", "search.max_concurrent=1", "search.scheduler.type=none",
+        "search.space.num_train_epochs.int=[1, 1]",
+    )  # fmt: skip
+    client = MlflowClient(store)
+    first = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and first.poll() is None:
+        if (
+            client.get_experiment_by_name("killed")
+            and sum(r.info.status == "FINISHED" for r in sweep_runs(client, "killed")[1]) >= 2
+        ):
+            break
+        time.sleep(1)
+    first.kill()  # SIGKILL: no handler runs, no state is saved at the end
+    first.wait(timeout=60)
+    time.sleep(5)  # Tune snapshots its state as trials finish; give the last write a moment
+
+    done = run([*command, "--resume"], timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    parents, children = sweep_runs(client, "killed")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+    trial_dirs = sorted((tmp_path / "results" / "killed").glob("train_fn_*"))
+    assert len(trial_dirs) == 4
+    for trial_dir in trial_dirs:
+        lines = (trial_dir / "result.json").read_text().strip().splitlines()
+        assert len(lines) == 1  # no finished trial ran again
