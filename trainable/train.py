@@ -101,9 +101,10 @@ def train_fn(
         if run is not None:
             run.finish(error)
         raise
+    finally:  # Tune persisted every reported checkpoint; HF's local copies would double the disk
+        shutil.rmtree(work_dir, ignore_errors=True)
     if run is not None:
         run.finish()
-    shutil.rmtree(work_dir, ignore_errors=True)  # Tune holds the persisted checkpoints
 
 
 def finite_loss_guard(criterion, settings: TrialSettings):
