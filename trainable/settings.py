@@ -38,10 +38,10 @@ class DataSettings(Section):
     dir: Path | None = Field(
         None, description=f"folder with the KLUE RE files; empty: ${KLUE_RE_DIR_ENV} (cwd-relative)"
     )
-    format: Literal["klue_json", "csv"] = Field(
-        "klue_json", description="klue_json: the official files; csv: the boostcamp CSV layout"
+    train_file: str = Field(
+        "klue-re-v1.1_train.json",
+        description="train split, inside dir (.json: KLUE; .csv: boostcamp)",
     )
-    train_file: str = Field("klue-re-v1.1_train.json", description="train split, inside dir")
     test_file: str = Field("klue-re-v1.1_dev.json", description="test split (KLUE dev), inside dir")
     relation_file: str = Field(
         "relation_list.json", description="KLUE's label order (id 0 = no_relation)"
