@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune.search.optuna import OptunaSearch
 
 from tests.conftest import free_port
-from tests.search.test_sweep import sweep_command, sweep_runs
+from tests.search.test_sweep import sweep_command, sweep_runs, wait_for_finished_trials
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -125,14 +125,7 @@ def test_a_killed_driver_resumes_without_rerunning_or_orphaned_runs(small):
     first = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and first.poll() is None:
-        if (
-            client.get_experiment_by_name("killed")
-            and sum(r.info.status == "FINISHED" for r in sweep_runs(client, "killed")[1]) >= 2
-        ):
-            break
-        time.sleep(1)
+    wait_for_finished_trials(first, client, "killed", count=2)
     first.kill()  # SIGKILL: no handler runs, no state is saved at the end
     first.wait(timeout=60)
     time.sleep(5)  # Tune snapshots its state as trials finish; give the last write a moment

@@ -44,6 +44,17 @@ def sweep_runs(client: MlflowClient, experiment: str):
     return parents, children
 
 
+def wait_for_finished_trials(sweep, client: MlflowClient, experiment: str, count: int) -> None:
+    """Poll MLflow until ``count`` trial runs finished (or the sweep process ended)."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and sweep.poll() is None:
+        if client.get_experiment_by_name(experiment) and (
+            sum(r.info.status == "FINISHED" for r in sweep_runs(client, experiment)[1]) >= count
+        ):
+            return
+        time.sleep(1)
+
+
 def test_sweep_tracks_every_trial_under_one_parent_run(
     raw_train, slice_dir, tmp_path, mlflow_server
 ):
@@ -90,15 +101,7 @@ def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(
     client = MlflowClient(mlflow_server)
     log = (tmp_path / "first.log").open("w")
     first = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and first.poll() is None:
-        experiment_found = client.get_experiment_by_name(experiment)
-        if (
-            experiment_found
-            and sum(r.info.status == "FINISHED" for r in sweep_runs(client, experiment)[1]) >= 2
-        ):
-            break
-        time.sleep(1)
+    wait_for_finished_trials(first, client, experiment, count=2)
     first.send_signal(signal.SIGINT)  # Ctrl-C
     assert first.wait(timeout=300) == 130, (tmp_path / "first.log").read_text()[-3000:]
     parents, children = sweep_runs(client, experiment)
