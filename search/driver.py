@@ -157,11 +157,11 @@ def _keep_one_checkpoint_per_trial(
             if folder.is_dir() and folder not in known:
                 shutil.rmtree(folder, ignore_errors=True)
     for result in results:
-        if result.error is not None or not result.path:
-            continue
+        if result.error is not None or not result.path or not result.best_checkpoints:
+            continue  # nothing registered (e.g. stopped between report and persist): keep all
         best = result.get_best_checkpoint(config.search.metric, config.search.mode)
         for folder in Path(result.path).glob("checkpoint_*"):
-            if best is None or Path(best.path) != folder:
+            if best is not None and Path(best.path) != folder:
                 shutil.rmtree(folder, ignore_errors=True)
     return sum(f.stat().st_size for f in experiment_dir.rglob("*") if f.is_file())
 
