@@ -64,7 +64,7 @@ def build_report(request: ReportRequest, out: Path | None) -> Path:
     best = report_tables.winner(trials, request.metric, request.mode)
     folder = out or Path("reports") / sweep.name
     folder.mkdir(parents=True, exist_ok=True)
-    best_settings = _trial_settings(request.tracking_uri, best["run_id"], folder)
+    best_settings = _trial_settings(request.tracking_uri, best["run_id"])
     content = _content(sweep, trials, best, request)
     if request.confirm_top_k:
         _add_confirmation(content, sweep, trials, request, folder)
@@ -167,7 +167,7 @@ def _add_confirmation(content, sweep, trials, request: ReportRequest, folder: Pa
     candidates = {}
     for criterion in ranking[: request.confirm_top_k]:
         best = report_tables.best_of(trials, criterion, request.metric, request.mode)
-        candidates[criterion] = _trial_settings(request.tracking_uri, best["run_id"], folder)
+        candidates[criterion] = _trial_settings(request.tracking_uri, best["run_id"])
     scores, comparisons = confirm(
         candidates, seeds=request.seeds, metric=request.metric,
         resources=request.resources or {"cpu": 1}, storage_path=request.storage_path,
@@ -180,7 +180,7 @@ def _add_confirmation(content, sweep, trials, request: ReportRequest, folder: Pa
     content.winner_details["confirmation"] = "; ".join(content.verdicts)
 
 
-def _trial_settings(uri: str, run_id: str, folder: Path) -> TrialSettings:
+def _trial_settings(uri: str, run_id: str) -> TrialSettings:
     with tempfile.TemporaryDirectory() as scratch:
         path = download_artifact(uri, run_id, "trial_settings.yaml", scratch)
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

@@ -27,7 +27,7 @@ from transformers import PreTrainedTokenizerBase
 
 from trainable.markers import mark_entities
 from trainable.model import build_tokenizer
-from trainable.records import Record, load_label_names, load_records
+from trainable.records import DataError, Record, load_label_names, load_records
 from trainable.settings import TrialSettings
 
 logger = logging.getLogger(__name__)
@@ -217,8 +217,6 @@ def _fingerprint(settings: TrialSettings, files: list[Path]) -> str:
 
 
 def _file_hash(path: Path) -> str:
-    from trainable.records import DataError
-
     try:
         with path.open("rb") as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()
