@@ -1,8 +1,9 @@
 """The sweep driver behind ``python -m search.run``: the one place Ray Tune is driven.
 
-Order of events (the config is already resolved and checked by ``search.config``) → open the MLflow
-parent run → start or join Ray → prepare the data once → build the Tuner (Optuna TPE over the
-define-by-run space, ASHA on epochs, one checkpoint kept per trial) → run, or restore and resume
+Order of events (the config is already resolved and checked by ``search.config``) → prepare the
+data once → start or join Ray → refuse what cannot work (``search.preflight``) → open the MLflow
+parent run → build the Tuner (Optuna TPE over the define-by-run space, ASHA on epochs, one
+checkpoint kept per trial) → run, or restore and resume → send MLflow records trials could not
 → summarize the best trial per criterion (printed, ``<storage>/<name>/summary.md``, and on the
 parent run). Trials live in ``trainable/``.
 """
@@ -11,21 +12,28 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from search import preflight
 from search import space as search_space
 from search.config import SweepConfig
 from search.summary import best_per_criterion, to_markdown, trial_table
 from trainable.data import prepare_data
 from trainable.session import start_ray
-from trainable.tracking import SweepRun
+from trainable.tracking import (
+    OUTBOX_DIR,
+    SweepRun,
+    bounded_requests,
+    flush_outboxes,
+    is_outage,
+    probe_server,
+)
 from trainable.train import train_fn
 from trainable.yaml_config import ConfigError
 
@@ -35,20 +43,23 @@ SWEEP_STATE = "sweep.json"  # beside Tune's own state: the parent run and the co
 def run_sweep(config: SweepConfig, *, resume: bool) -> str:
     """Run (or resume) the sweep; return the summary Markdown."""
     experiment_dir = config.storage.path / config.experiment.name
-    _check_writable(config.storage.path)
+    preflight.check_writable(config.storage.path)
     state = _sweep_state(experiment_dir, config, resume)
+    if config.tracking.uri:
+        probe_server(config.tracking.uri)  # seconds, before data, Ray or any trial
     settings = config.trial_settings()
     print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
     data = prepare_data(settings)  # bad or missing data fails here, before Ray or MLflow
     print("\n".join(data.notes), flush=True)
 
+    start_ray(config.ray.address)
+    preflight.check_resources(config)
+    preflight.check_cluster_reach(config)
     sweep = _open_parent_run(config, experiment_dir, state.get("parent_run_id"))
     _write_sweep_state(experiment_dir, config, sweep)
     if sweep is not None:
         tracking = settings.tracking.model_copy(update={"parent_run_id": sweep.run_id})
         settings = settings.model_copy(update={"tracking": tracking})
-    start_ray(config.ray.address)
-    _check_resources(config)
 
     trainable = tune.with_resources(
         tune.with_parameters(train_fn, settings=settings, data=data),
@@ -66,14 +77,15 @@ def run_sweep(config: SweepConfig, *, resume: bool) -> str:
     results = tuner.fit()
     if results.num_terminated + results.num_errors < config.search.num_samples:
         if sweep is not None:  # Ctrl-C: Tune saved its state and returned early
-            sweep.interrupt()
+            _tolerate_outage("marking the interrupted runs KILLED", sweep.interrupt)
         raise KeyboardInterrupt
     disk_bytes = _keep_one_checkpoint_per_trial(results, config, experiment_dir)
-    orphans = sweep.drop_orphans({r.metrics.get("trial_id") for r in results}) if sweep else 0
-    summary = _summarize(config, results, sweep, disk_bytes, orphans)
+    run_ids, tracking_notes = _settle_tracking(sweep, results, experiment_dir)
+    summary = _summarize(config, results, disk_bytes, run_ids, tracking_notes)
     (experiment_dir / "summary.md").write_text(summary, encoding="utf-8")
     if sweep is not None:
-        sweep.finish(summary, failed=all(r.error is not None for r in results))
+        failed = all(r.error is not None for r in results)
+        _tolerate_outage("closing the parent run", lambda: sweep.finish(summary, failed=failed))
     return summary
 
 
@@ -130,18 +142,70 @@ class _FailureAwareOptunaSearch(OptunaSearch):
 
 
 class _CloseTrialRuns(tune.Callback):
-    """Ends the MLflow run of a trial that Tune stopped or lost before the trial could."""
+    """Ends the MLflow run of a trial that Tune stopped or lost before the trial could (e.g.
+    with its node). Never fails the sweep: the end of the sweep settles what this could not."""
 
     def __init__(self, sweep: SweepRun) -> None:
         self.sweep = sweep
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.sweep.close_child(trial.trial_id)
+        _tolerate_outage("closing a trial's run", lambda: self.sweep.close_child(trial.trial_id))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        error = trial.get_error()
-        message = str(error).strip().splitlines()[-1] if error else "trial errored"
-        self.sweep.close_child(trial.trial_id, error=message)
+        message = _error_line(trial.get_error())
+        close = lambda: self.sweep.close_child(trial.trial_id, error=message)  # noqa: E731
+        _tolerate_outage("closing a trial's run", close)
+
+
+def _settle_tracking(
+    sweep: SweepRun | None, results: tune.ResultGrid, experiment_dir: Path
+) -> tuple[dict[str, str], list[str]]:
+    """After the sweep: send the records trials kept while MLflow was unreachable, close every
+    trial's run, drop runs of forgotten trials. Returns trial id → run id and notes for the
+    summary; what MLflow still lacks is said there, never left as a silent gap."""
+    if sweep is None:
+        return {}, []
+    notes = [f"MLflow parent run: {sweep.run_id}"]
+    unsent = flush_outboxes(experiment_dir)
+    if unsent:
+        notes.append(
+            f"MLflow has not received {sum(unsent.values())} record(s) of {len(unsent)} "
+            f"trial(s) ({', '.join(sorted(unsent))}): the server did not answer. They are kept "
+            f"in {experiment_dir / OUTBOX_DIR}; `--resume` sends them once it answers."
+        )
+    errors = {r.metrics.get("trial_id"): _error_line(r.error) if r.error else None for r in results}
+    try:
+        with bounded_requests(max_retries=2, timeout_s=10):
+            orphans = sweep.drop_orphans(set(errors))
+            sweep.close_children(errors)
+            run_ids = {trial: run.info.run_id for trial, run in sweep.child_runs().items()}
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        notes.append(f"MLflow unreachable at the end of the sweep ({_error_line(error)}).")
+        return {}, notes
+    if orphans:
+        notes.append(
+            f"{orphans} MLflow run(s) of trials lost with a killed driver were deleted "
+            "(restorable in MLflow); the resumed sweep re-ran those trials."
+        )
+    return run_ids, notes
+
+
+def _tolerate_outage(doing: str, call: Callable[[], None]) -> None:
+    """Run an MLflow call whose failure must not cost the sweep: warn and go on."""
+    try:
+        with bounded_requests(max_retries=2, timeout_s=10):
+            call()
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        print(f"warning: MLflow unreachable while {doing}: {_error_line(error)}", flush=True)
+
+
+def _error_line(error: BaseException | None) -> str:
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[-1][:300] if text else "trial errored"
 
 
 def _keep_one_checkpoint_per_trial(
@@ -169,12 +233,11 @@ def _keep_one_checkpoint_per_trial(
 def _summarize(
     config: SweepConfig,
     results: tune.ResultGrid,
-    sweep: SweepRun | None,
     disk_bytes: int,
-    orphans: int = 0,
+    run_ids: dict[str, str],
+    tracking_notes: list[str],
 ) -> str:
     search = config.search
-    run_ids = {trial: run.info.run_id for trial, run in sweep.child_runs().items()} if sweep else {}
     per_trial = results.get_dataframe(filter_metric=search.metric, filter_mode=search.mode)
     trials = trial_table(per_trial, config.criterion.name, run_ids)
     errored = [r for r in results if r.error is not None]
@@ -186,20 +249,11 @@ def _summarize(
         f"{len(results)} trials: {len(results) - len(errored)} finished or stopped early, "
         f"{len(errored)} errored (never ranked). Selected on `{search.metric}` (selection "
         "split); `test_` columns are KLUE dev, reported only.",
-        *(
-            f"Errored: trial {r.metrics.get('trial_id')}: {str(r.error).strip().splitlines()[-1]}"
-            for r in errored
-        ),
+        *(f"Errored: trial {r.metrics.get('trial_id')}: {_error_line(r.error)}" for r in errored),
         f"Ray results: {config.storage.path / config.experiment.name} "
         f"({disk_bytes / 2**20:.1f} MiB; one checkpoint kept per trial)",
+        *tracking_notes,
     ]
-    if sweep is not None:
-        notes.append(f"MLflow parent run: {sweep.run_id}")
-    if orphans:
-        notes.append(
-            f"{orphans} MLflow run(s) of trials lost with a killed driver were deleted "
-            "(restorable in MLflow); the resumed sweep re-ran those trials."
-        )
     return to_markdown(best, f"Best trial per criterion — {config.experiment.name}", notes)
 
 
@@ -238,31 +292,3 @@ def _write_sweep_state(experiment_dir: Path, config: SweepConfig, sweep: SweepRu
     experiment_dir.mkdir(parents=True, exist_ok=True)
     state = {"config_hash": config.config_hash(), "parent_run_id": sweep.run_id if sweep else None}
     (experiment_dir / SWEEP_STATE).write_text(json.dumps(state, indent=2), encoding="utf-8")
-
-
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
-            pass
-    except OSError as error:
-        raise ConfigError(
-            "storage.path",
-            [f"{folder} is not writable ({error.strerror}): results could not be kept"],
-        ) from None
-
-
-def _check_resources(config: SweepConfig) -> None:
-    """Refuse a per-trial request the cluster can never meet, instead of pending forever."""
-    available = ray.cluster_resources()
-    problems = [
-        f"resources.{name}: a trial asks for {wanted:g} {key} but the Ray cluster has "
-        f"{available.get(key, 0):g}"
-        for name, key, wanted in (
-            ("cpu", "CPU", config.resources.cpu),
-            ("gpu", "GPU", config.resources.gpu),
-        )
-        if wanted > available.get(key, 0)
-    ]
-    if problems:
-        raise ConfigError("resources", problems)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -76,32 +77,45 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     """A real ``mlflow server`` on 127.0.0.1 (SQLite backend, local artifact store); its URI."""
-    folder = tmp_path_factory.mktemp("mlflow_server")
-    port = free_port()
+    server, uri = start_mlflow_server(tmp_path_factory.mktemp("mlflow_server"))
+    try:
+        yield uri
+    finally:
+        stop_mlflow_server(server)
+
+
+def start_mlflow_server(folder: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``mlflow server`` on 127.0.0.1 keeping its store in ``folder`` (a restart on the
+    same folder and port serves the same runs); return it and its URI once it answers."""
+    port = port or free_port()
     command = [
         sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
         "--artifacts-destination", str(folder / "artifacts"), "--workers", "1",
     ]  # fmt: skip
-    log = (folder / "server.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    with (folder / "server.log").open("a") as log:
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((folder / "server.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
-        yield uri
-    finally:
-        server.terminate()
+    deadline = time.monotonic() + 120
+    while True:
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    return server, uri
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                stop_mlflow_server(server)
+                raise RuntimeError((folder / "server.log").read_text()[-3000:]) from None
+            time.sleep(0.5)
+
+
+def stop_mlflow_server(server: subprocess.Popen) -> None:
+    """Stop the server and its web-server workers (its own process group)."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()

@@ -28,6 +28,11 @@ def trial_name() -> str:
     return tune.get_context().get_trial_name()
 
 
+def node_id() -> str:
+    """The Ray node this process runs on (several nodes may share one IP address)."""
+    return ray.get_runtime_context().get_node_id()
+
+
 def trial_dir() -> Path:
     """This trial's own local folder (also when Tune reuses one process for several trials)."""
     return Path(tune.get_context().get_trial_dir())

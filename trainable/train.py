@@ -27,7 +27,7 @@ from trainable.hf_trainer import build_trainer
 from trainable.model import ModelLoadError, build_model
 from trainable.records import DataError
 from trainable.settings import SWEEP_ONLY_SECTIONS, TrialSettings
-from trainable.tracking import TrialRun
+from trainable.tracking import NODE_TAG, TrialRun
 from trainable.yaml_config import ConfigError, add_config_arguments, dump_yaml, load_config
 
 METRIC = "micro_f1"
@@ -60,10 +60,15 @@ def train_fn(
         **settings.criterion.params,
     )
     run = TrialRun.open(
-        settings.tracking, session.trial_id(), session.trial_name(), logged_params(settings)
+        settings.tracking,
+        session.trial_id(),
+        session.trial_name(),
+        logged_params(settings),
+        tags={NODE_TAG: session.node_id()},  # the latest attempt's node
+        experiment_dir=settings.storage.path / settings.experiment.name,
     )
     if run is not None:
-        run.client.log_text(run.run_id, dump_yaml(settings), "trial_settings.yaml")
+        run.log_text(dump_yaml(settings), "trial_settings.yaml")
 
     work_dir = session.trial_dir() / "hf"
     resume_from = session.restored_checkpoint(into=work_dir / "resume")

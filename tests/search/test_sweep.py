@@ -5,6 +5,7 @@ every trial ran once, and MLflow holds exactly one finished child run per trial.
 """
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -84,8 +85,13 @@ def test_sweep_tracks_every_trial_under_one_parent_run(
         assert ("smoothing" in params) == (params["criterion"] == "label_smoothing")
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "micro_f1")]
         assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 2
-    summary = tmp_path / "results" / experiment / "summary.md"
-    assert parent.info.run_id in summary.read_text()
+    summary = (tmp_path / "results" / experiment / "summary.md").read_text()
+    assert parent.info.run_id in summary
+    assert re.search(r"Ray results: .* \(\d+\.\d MiB; one checkpoint kept per trial\)", summary)
+    trial_dirs = list((tmp_path / "results" / experiment).glob("train_fn_*"))
+    assert len(trial_dirs) == 4
+    for trial_dir in trial_dirs:  # the best only (Tune also kept the latest while running)
+        assert len(list(trial_dir.glob("checkpoint_*"))) == 1
 
 
 def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(

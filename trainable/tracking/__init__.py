@@ -1,0 +1,47 @@
+"""The one adapter around MLflow: a parent run per sweep, a child run per trial, and reading back.
+
+Ray's ``MLflowLoggerCallback`` has no parent run and duplicates runs after a restore (DESIGN §6),
+so each trial opens its own run under the sweep's parent (tag ``mlflow.parentRunId``) and tags it
+``ray.trial_id``; a restarted trial looks that tag up and continues the same run. ``MlflowClient``
+is used, not the fluent API, so nothing depends on process-global "active run" state.
+
+- ``trial_run``: what a trial logs; buffered in an outbox file while the server is unreachable.
+- ``sweep_run``: the driver's parent run; closes runs of trials Tune ended.
+- ``reading``: the report's view of a finished sweep.
+"""
+
+from trainable.tracking.client import (
+    NODE_TAG,
+    TrackingError,
+    bounded_requests,
+    is_outage,
+    probe_server,
+)
+from trainable.tracking.reading import (
+    SweepRecord,
+    TrialRecord,
+    download_artifact,
+    find_sweep_run,
+    log_folder,
+    read_sweep,
+)
+from trainable.tracking.sweep_run import SweepRun
+from trainable.tracking.trial_run import OUTBOX_DIR, TrialRun, flush_outboxes
+
+__all__ = [
+    "NODE_TAG",
+    "OUTBOX_DIR",
+    "SweepRecord",
+    "SweepRun",
+    "TrackingError",
+    "TrialRecord",
+    "TrialRun",
+    "bounded_requests",
+    "download_artifact",
+    "find_sweep_run",
+    "flush_outboxes",
+    "is_outage",
+    "log_folder",
+    "probe_server",
+    "read_sweep",
+]

@@ -1,0 +1,72 @@
+"""What every MLflow caller here shares: tag names, the reachability probe, bounded retries."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from mlflow.exceptions import RestException
+from mlflow.tracking import MlflowClient
+
+TRIAL_ID_TAG = "ray.trial_id"
+NODE_TAG = "ray.node_id"
+SWEEP_TAG = "sweep.name"
+PARENT_TAG = "mlflow.parentRunId"
+
+
+class TrackingError(RuntimeError):
+    """The MLflow tracking server cannot be used (message names the URI and the cause)."""
+
+
+def probe_server(uri: str) -> None:
+    """Raise ``TrackingError`` in seconds when ``uri`` cannot be used (one request, no retries:
+    MLflow's HTTP client otherwise retries with backoff for minutes)."""
+    try:
+        with bounded_requests(max_retries=0, timeout_s=10):
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as error:
+        raise unusable(uri, error) from None
+
+
+def unusable(uri: str, error: Exception) -> TrackingError:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return TrackingError(
+        f"tracking.uri={uri!r}: MLflow is not usable ({type(error).__name__}: {first_line[:300]})"
+    )
+
+
+def is_outage(error: Exception) -> bool:
+    """A transport or store failure worth retrying later, not an answer refusing the request
+    (MLflow raises ``RestException`` only for a server's structured error reply)."""
+    return not isinstance(error, RestException)
+
+
+@contextlib.contextmanager
+def bounded_requests(max_retries: int, timeout_s: int) -> Iterator[None]:
+    """Cap MLflow's HTTP retries for the calls inside (MLflow 3.17 reads these per request;
+    its defaults, 7 retries with exponential backoff, block a caller for minutes)."""
+    bounded = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(max_retries),
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s),
+    }
+    saved = {key: os.environ.get(key) for key in bounded}
+    os.environ.update(bounded)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def experiment_id(client: MlflowClient, experiment: str, parent_run_id: str | None) -> str:
+    """The experiment of the parent run, else the named one (created when missing)."""
+    if parent_run_id:
+        return client.get_run(parent_run_id).info.experiment_id
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(experiment)

@@ -1,0 +1,96 @@
+"""The report's view of a finished sweep: the parent run and every trial run with histories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlflow.tracking import MlflowClient
+
+from trainable.tracking.client import SWEEP_TAG, TrackingError
+from trainable.tracking.sweep_run import SweepRun
+
+
+@dataclass
+class TrialRecord:
+    """One trial's MLflow run as the report reads it."""
+
+    run_id: str
+    status: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    history: dict[str, dict[int, float]]  # metric -> {epoch: value}
+    start_ms: int
+    end_ms: int | None
+
+
+@dataclass
+class SweepRecord:
+    parent_run_id: str
+    name: str
+    tags: dict[str, str]
+    start_ms: int
+    end_ms: int | None
+    trials: list[TrialRecord]
+
+
+def find_sweep_run(
+    uri: str, experiment: str, sweep_name: str | None = None, parent_run_id: str | None = None
+) -> str:
+    """The parent run id of a sweep: given, or the newest parent run (named ``sweep_name``)."""
+    if parent_run_id:
+        return parent_run_id
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise TrackingError(f"no MLflow experiment {experiment!r} at {uri}")
+    query = f"tags.`{SWEEP_TAG}` = '{sweep_name}'" if sweep_name else f"tags.`{SWEEP_TAG}` != ''"
+    runs = client.search_runs(
+        [found.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
+    )
+    if not runs:
+        named = f" named {sweep_name!r}" if sweep_name else ""
+        raise TrackingError(f"no sweep{named} in MLflow experiment {experiment!r} at {uri}")
+    return runs[0].info.run_id
+
+
+def read_sweep(uri: str, parent_run_id: str) -> SweepRecord:
+    """The parent run and every trial run under it, with per-epoch metric histories."""
+    sweep = SweepRun(MlflowClient(tracking_uri=uri), parent_run_id, "")
+    try:
+        parent = sweep.client.get_run(parent_run_id)
+    except Exception:
+        raise TrackingError(f"no MLflow run {parent_run_id!r} at {uri}") from None
+    sweep.experiment_id = parent.info.experiment_id
+    trials = []
+    for run in sweep.child_runs().values():
+        history = {
+            key: {m.step: m.value for m in sweep.client.get_metric_history(run.info.run_id, key)}
+            for key in run.data.metrics
+        }
+        trials.append(
+            TrialRecord(
+                run.info.run_id,
+                run.info.status,
+                dict(run.data.params),
+                dict(run.data.tags),
+                history,
+                run.info.start_time,
+                run.info.end_time,
+            )
+        )
+    return SweepRecord(
+        parent_run_id,
+        parent.data.tags.get(SWEEP_TAG, parent.info.run_name or ""),
+        dict(parent.data.tags),
+        parent.info.start_time,
+        parent.info.end_time,
+        trials,
+    )
+
+
+def download_artifact(uri: str, run_id: str, path: str, into: str) -> str:
+    return MlflowClient(tracking_uri=uri).download_artifacts(run_id, path, into)
+
+
+def log_folder(uri: str, run_id: str, folder: str, artifact_path: str) -> None:
+    MlflowClient(tracking_uri=uri).log_artifacts(run_id, folder, artifact_path)
