@@ -1,0 +1,159 @@
+"""docker/Dockerfile and docker/mlflow.Dockerfile: hadolint-clean, the project's pins, non-root, no
+secrets, and build contexts that send only what the images copy (never the KLUE data)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.docker.conftest import (
+    DOCKER,
+    DOCKERFILE,
+    MLFLOW_DOCKERFILE,
+    REPO,
+    SECRET_NAME,
+    dev_tool,
+    lock_pin,
+    pyproject_pin,
+)
+
+HADOLINT_CONFIG = DOCKER / ".hadolint.yaml"
+
+
+def _instructions(path) -> list[tuple[str, str]]:
+    """(KEYWORD, arguments) per instruction: continuation lines joined, comments dropped."""
+    lines = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
+    instructions = []
+    for line in joined.splitlines():
+        if line.strip():
+            keyword, _, arguments = line.strip().partition(" ")
+            instructions.append((keyword.upper(), arguments.strip()))
+    return instructions
+
+
+def _arguments(path, keyword: str) -> list[str]:
+    return [arguments for key, arguments in _instructions(path) if key == keyword]
+
+
+def _build_args(path) -> dict[str, str]:
+    return dict(argument.split("=", 1) for argument in _arguments(path, "ARG"))
+
+
+def _copy_sources(path) -> set[str]:
+    sources = set()
+    for arguments in _arguments(path, "COPY"):
+        words = [word for word in arguments.split() if not word.startswith("--")]
+        sources.update(word.rstrip("/") for word in words[:-1])
+    return sources
+
+
+def _hadolint(*paths) -> subprocess.CompletedProcess:
+    command = [
+        dev_tool("hadolint"),
+        "--no-color",
+        "--config",
+        str(HADOLINT_CONFIG),
+        *map(str, paths),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+# --- hadolint -----------------------------------------------------------------------------------
+
+
+def test_dockerfiles_pass_hadolint():
+    done = _hadolint(DOCKERFILE, MLFLOW_DOCKERFILE)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_hadolint_rejects_an_unpinned_install(tmp_path):
+    broken = tmp_path / "Dockerfile"
+    broken.write_text(DOCKERFILE.read_text() + "RUN pip install --no-cache-dir requests\n")
+    done = _hadolint(broken)
+    assert done.returncode != 0
+    assert "DL3013" in done.stdout
+
+
+def test_hadolint_settings_ignore_no_rule():
+    assert "ignored" not in HADOLINT_CONFIG.read_text()
+
+
+# --- the project's pins -------------------------------------------------------------------------
+
+
+def test_ray_base_image_is_the_ray_pin_on_python_311():
+    (base,) = _arguments(DOCKERFILE, "FROM")
+    match = re.fullmatch(r"rayproject/ray:(?P<ray>[\d.]+)-py(?P<python>\d+)-gpu", base)
+    assert match, f"unexpected base image {base!r}"
+    assert match["ray"] == pyproject_pin("ray") == lock_pin("ray")
+    assert f"ray.__version__ == '{match['ray']}'" in DOCKERFILE.read_text(), "the build's check"
+    assert match["python"] == "311"  # pyproject.toml: requires-python ">=3.11,<3.12"
+
+
+def test_torch_is_the_locked_version_from_the_cuda_index():
+    build_args = _build_args(DOCKERFILE)
+    assert build_args["TORCH_VERSION"] == pyproject_pin("torch") == lock_pin("torch")
+    assert re.fullmatch(r"cu\d{3}", build_args["TORCH_CUDA"])
+    installs = " ".join(_arguments(DOCKERFILE, "RUN"))
+    assert '--index-url "https://download.pytorch.org/whl/${TORCH_CUDA}"' in installs
+    assert '"torch==${TORCH_VERSION}+${TORCH_CUDA}"' in installs
+
+
+def test_everything_else_installs_with_the_lock_as_constraints():
+    installs = [run for run in _arguments(DOCKERFILE, "RUN") if "pip install" in run]
+    assert any("-c requirements.lock ." in run for run in installs)
+    assert "requirements.lock" in _copy_sources(DOCKERFILE)
+
+
+def test_mlflow_image_is_the_mlflow_pin_with_pinned_extras():
+    (base,) = _arguments(MLFLOW_DOCKERFILE, "FROM")
+    assert base == f"ghcr.io/mlflow/mlflow:v{pyproject_pin('mlflow')}"
+    (install,) = [run for run in _arguments(MLFLOW_DOCKERFILE, "RUN") if "pip install" in run]
+    packages = [word.strip('"') for word in install.split()[2:] if not word.startswith("-")]
+    assert packages, install
+    assert all("==" in package for package in packages), packages
+    assert f"mlflow[auth]=={pyproject_pin('mlflow')}" in packages
+
+
+# --- non-root, no secrets -----------------------------------------------------------------------
+
+
+def test_the_image_runs_as_the_non_root_ray_user():
+    users = _arguments(DOCKERFILE, "USER")
+    assert users and users[-1] not in ("0", "root"), users
+    assert users[-1] == "1000"  # the base image's ray user
+
+
+@pytest.mark.parametrize("path", [DOCKERFILE, MLFLOW_DOCKERFILE], ids=lambda p: p.name)
+def test_no_secret_is_baked_into_an_image(path):
+    for keyword in ("ARG", "ENV"):
+        for arguments in _arguments(path, keyword):
+            names = re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=", arguments) or [arguments.split()[0]]
+            assert not [name for name in names if SECRET_NAME.search(name)], arguments
+
+
+# --- build contexts -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "ignore_file"),
+    [(DOCKERFILE, REPO / ".dockerignore"), (MLFLOW_DOCKERFILE, DOCKER / ".dockerignore")],
+    ids=["Dockerfile", "mlflow.Dockerfile"],
+)
+def test_build_context_sends_exactly_what_the_image_copies(dockerfile, ignore_file):
+    patterns = [
+        line.strip()
+        for line in ignore_file.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*", f"{ignore_file}: start from excluding everything"
+    allowed = {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")}
+    assert allowed == _copy_sources(dockerfile)
+
+
+def test_no_klue_data_or_env_file_is_copied():
+    for source in _copy_sources(DOCKERFILE) | _copy_sources(MLFLOW_DOCKERFILE):
+        assert not re.search(r"klue|data|\.json$|\.env", source, re.IGNORECASE), source
