@@ -57,8 +57,9 @@ def check_cluster_reach(config: SweepConfig) -> None:
     """On a multi-node cluster, every node that can run a trial must see ``storage.path`` (a
     file the driver just wrote there) and reach the MLflow server. A local SQLite or file store
     is refused outright: each node would silently track into its own copy."""
+    alive = [node for node in ray.nodes() if node["Alive"]]
     nodes = trial_nodes()
-    if len(ray.nodes()) < 2 or not nodes:
+    if len(alive) < 2 or not nodes:
         return
     uri = config.tracking.uri
     if uri and urlparse(uri).scheme not in SERVER_SCHEMES:
@@ -66,7 +67,7 @@ def check_cluster_reach(config: SweepConfig) -> None:
             "tracking.uri",
             [
                 f"{uri} is local to this machine; trials on the other nodes of this "
-                f"{len(ray.nodes())}-node cluster cannot reach it: use an MLflow server "
+                f"{len(alive)}-node cluster cannot reach it: use an MLflow server "
                 "(http://..., see docker/docker-compose.yml)"
             ],
         )

@@ -49,6 +49,7 @@ def bounded_requests(max_retries: int, timeout_s: int) -> Iterator[None]:
     bounded = {
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(max_retries),
         "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # waits 1 s, 2 s, ... between retries
     }
     saved = {key: os.environ.get(key) for key in bounded}
     os.environ.update(bounded)
