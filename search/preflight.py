@@ -38,17 +38,20 @@ def check_writable(folder: Path) -> None:
 
 
 def check_resources(config: SweepConfig) -> None:
-    """Refuse a per-trial request the cluster can never meet, instead of pending forever."""
-    available = ray.cluster_resources()
-    problems = [
-        f"resources.{name}: a trial asks for {wanted:g} {key} but the Ray cluster has "
-        f"{available.get(key, 0):g}"
-        for name, key, wanted in (
-            ("cpu", "CPU", config.resources.cpu),
-            ("gpu", "GPU", config.resources.gpu),
-        )
-        if wanted > available.get(key, 0)
-    ]
+    """Refuse a per-trial request no node can meet, instead of pending forever. A trial is one
+    bundle, placed on one node: two 1-GPU nodes cannot run a 2-GPU trial."""
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    problems = []
+    for name, key, wanted in (
+        ("cpu", "CPU", config.resources.cpu),
+        ("gpu", "GPU", config.resources.gpu),
+    ):
+        most = max((resources.get(key, 0) for resources in nodes), default=0)
+        if wanted > most:
+            problems.append(
+                f"resources.{name}: a trial asks for {wanted:g} {key} but the largest node of "
+                f"the Ray cluster has {most:g}"
+            )
     if problems:
         raise ConfigError("resources", problems)
 

@@ -77,6 +77,19 @@ def test_a_local_tracking_store_is_refused_on_a_multi_node_cluster(
     assert not list((tmp_path / "results").glob("local-store/train_fn_*"))
 
 
+def test_a_trial_larger_than_any_node_is_refused(raw_train, slice_dir, tmp_path, two_node_cluster):
+    """2 CPUs in all, but a trial (one bundle) must fit on one node of 1 CPU."""
+    cluster, _ = two_node_cluster
+    folder = slice_dir(raw_train[:200], raw_train[200:240])
+    command = cluster_sweep(folder, tmp_path, "", cluster, "too-big", "resources.cpu=2")
+    done = run(command, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert (
+        "error: resources: resources.cpu: a trial asks for 2 CPU but the largest node of the "
+        "Ray cluster has 1" in done.stderr
+    )
+
+
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
 def test_storage_the_nodes_cannot_see_is_refused(
     raw_train, slice_dir, tmp_path, mlflow_server, two_node_cluster

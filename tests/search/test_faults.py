@@ -56,8 +56,8 @@ def test_resources_the_cluster_can_never_meet_are_refused(small):
     done = run([*command, "--set", "resources.gpu=1"], timeout=300)
     assert done.returncode == 2
     assert (
-        "error: resources: resources.gpu: a trial asks for 1 GPU but the Ray cluster has 0"
-        in done.stderr
+        "error: resources: resources.gpu: a trial asks for 1 GPU but the largest node of the "
+        "Ray cluster has 0" in done.stderr
     )
     assert not list((tmp_path / "results").glob("gpu/train_fn_*"))
 
