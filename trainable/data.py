@@ -31,7 +31,7 @@ from trainable.records import DataError, Record, load_label_names, load_records
 from trainable.settings import TrialSettings
 
 logger = logging.getLogger(__name__)
-CACHE_FORMAT = 1  # bump when PreparedData's layout changes
+CACHE_FORMAT = 2  # bump when PreparedData's layout or the scratch tokenizer changes
 
 
 class RelationDataset(torch.utils.data.Dataset):

@@ -1,7 +1,7 @@
 """Tokenizer and relation classifier: a hub/local encoder, or a small one built from scratch.
 
 The scratch route is what offline machines run: a BERT-style encoder from ``ScratchEncoderSettings``
-and a WordPiece tokenizer trained on the train split's marked texts (a few seconds). The hub route
+and a BPE tokenizer trained on the train split's marked texts (a few seconds). The hub route
 (``klue/roberta-large`` or any ``save_pretrained`` folder) goes through ``AutoTokenizer`` /
 ``AutoModel`` and works wherever that id or folder can be read; nothing is faked offline.
 """
@@ -13,7 +13,6 @@ from collections.abc import Iterable
 import torch
 from tokenizers import (
     Tokenizer,
-    decoders,
     models,
     normalizers,
     pre_tokenizers,
@@ -44,9 +43,9 @@ class ModelLoadError(RuntimeError):
 def build_tokenizer(
     settings: ModelSettings, train_texts: Iterable[str], max_length: int
 ) -> PreTrainedTokenizerBase:
-    """The scratch WordPiece tokenizer (trained on ``train_texts``) or the pretrained one."""
+    """The scratch BPE tokenizer (trained on ``train_texts``) or the pretrained one."""
     if settings.is_scratch:
-        tokenizer = _train_wordpiece(train_texts, settings.scratch.vocab_size, max_length)
+        tokenizer = _train_subwords(train_texts, settings.scratch.vocab_size, max_length)
     else:
         tokenizer = _load(AutoTokenizer, settings.name_or_path, "tokenizer")
         if not tokenizer.is_fast:
@@ -134,15 +133,18 @@ class RelationClassifier(nn.Module):
         return SequenceClassifierOutput(logits=self.head(features))
 
 
-def _train_wordpiece(
+def _train_subwords(
     texts: Iterable[str], vocab_size: int, max_length: int
 ) -> PreTrainedTokenizerFast:
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    """BPE over NFC characters, without a continuing-subword prefix: the one configuration
+    tokenizers 0.23 trains deterministically. WordPiece's ``##`` pieces get ids in hash-map
+    order, so equal-count merges, the vocabulary and every score of a scratch sweep changed
+    from one data-cache build to the next (huggingface/tokenizers#1794)."""
+    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
     # NFC keeps Hangul syllables composed; BERT's accent stripping would decompose them into jamo.
     tokenizer.normalizer = normalizers.NFC()
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
+    trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS)
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)

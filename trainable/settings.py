@@ -102,7 +102,7 @@ class ScratchEncoderSettings(Section):
     hidden_size: PositiveInt = Field(128, description="width of every layer")
     num_heads: PositiveInt = Field(2, description="attention heads; must divide hidden_size")
     intermediate_size: PositiveInt = Field(512, description="feed-forward width")
-    vocab_size: int = Field(12000, ge=1000, description="WordPiece vocabulary trained on train")
+    vocab_size: int = Field(12000, ge=1000, description="BPE vocabulary trained on train")
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ScratchEncoderSettings:

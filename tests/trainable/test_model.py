@@ -1,5 +1,9 @@
 """The production model route: an encoder and tokenizer saved locally with save_pretrained."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 import torch
 from transformers import BertConfig, BertModel, BertTokenizer
@@ -56,3 +60,30 @@ def test_unloadable_model_is_a_clear_error(tmp_path):
     settings = ModelSettings(name_or_path=str(tmp_path / "no-such-model"))
     with pytest.raises(ModelLoadError, match=r"model.name_or_path=.*no-such-model.*cannot load"):
         build_tokenizer(settings, [], max_length=64)
+
+
+SCRATCH_TOKENIZER_FINGERPRINT = """
+import hashlib, json, sys
+from trainable.model import build_tokenizer
+from trainable.settings import ModelSettings
+texts = json.load(sys.stdin)
+settings = ModelSettings(name_or_path="scratch", scratch={"vocab_size": 3000})
+tokenizer = build_tokenizer(settings, texts, max_length=128)
+ids = [tokenizer(text)["input_ids"] for text in texts[:300]]
+print(hashlib.sha256(json.dumps([sorted(tokenizer.get_vocab().items()), ids]).encode()).hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_the_scratch_tokenizer_is_the_same_in_every_process(raw_train):
+    """A sweep is reproducible only if a rebuilt data cache gives the same vocabulary: train the
+    scratch tokenizer in fresh processes (fresh hash seeds) and compare vocabularies and ids."""
+    texts = json.dumps([record["sentence"] for record in raw_train[:6000]], ensure_ascii=False)
+    fingerprints = {
+        subprocess.run(
+            [sys.executable, "-c", SCRATCH_TOKENIZER_FINGERPRINT],
+            input=texts, capture_output=True, text=True, check=True, timeout=300,
+        ).stdout.strip()
+        for _ in range(3)
+    }  # fmt: skip
+    assert len(fingerprints) == 1
