@@ -49,7 +49,7 @@ def run_sweep(config: SweepConfig, *, resume: bool) -> str:
         probe_server(config.tracking.uri)  # seconds, before data, Ray or any trial
     settings = config.trial_settings()
     print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
-    data = prepare_data(settings)  # bad or missing data fails here, before Ray or MLflow
+    data = prepare_data(settings)  # bad or missing data fails here, before Ray or any run
     print("\n".join(data.notes), flush=True)
 
     start_ray(config.ray.address)
