@@ -175,7 +175,7 @@ def _settle_tracking(
         )
     errors = {r.metrics.get("trial_id"): _error_line(r.error) if r.error else None for r in results}
     try:
-        with bounded_requests(max_retries=2, timeout_s=10):
+        with bounded_requests():
             orphans = sweep.drop_orphans(set(errors))
             sweep.close_children(errors)
             run_ids = {trial: run.info.run_id for trial, run in sweep.child_runs().items()}
@@ -195,7 +195,7 @@ def _settle_tracking(
 def _tolerate_outage(doing: str, call: Callable[[], None]) -> None:
     """Run an MLflow call whose failure must not cost the sweep: warn and go on."""
     try:
-        with bounded_requests(max_retries=2, timeout_s=10):
+        with bounded_requests():
             call()
     except Exception as error:
         if not is_outage(error):

@@ -33,8 +33,6 @@ from trainable.tracking.client import (
 OUTBOX_DIR = "mlflow_outbox"
 PER_CLASS_ARTIFACT = "per_class_f1/epoch_{epoch:03d}.csv"
 DELAYED_TAG = "tracking.delayed_records"
-# A trial waits at most ~3 short attempts per flush during an outage, then trains on.
-TRIAL_RETRIES, TRIAL_TIMEOUT_S = 2, 10
 
 
 class TrialRun:
@@ -42,10 +40,10 @@ class TrialRun:
 
     def __init__(self, outbox: Path, state: dict[str, Any]) -> None:
         self.outbox = outbox
-        # {"uri", "create", "run_id", "pending": [record, ...], "kept": n in the outbox, "delayed"}
+        # {"uri", "create", "run_id", "pending": [record, ...], "kept": n in the outbox (0: no
+        # outage), "delayed": n sent late so far}
         self.state = state
         self.client = MlflowClient(tracking_uri=state["uri"])
-        self.outage: str | None = None
 
     @classmethod
     def open(
@@ -118,13 +116,13 @@ class TrialRun:
     def flush(self) -> bool:
         """Send the backlog in order; keep what the server did not take. True when all sent."""
         try:
-            with bounded_requests(TRIAL_RETRIES, TRIAL_TIMEOUT_S):
+            with bounded_requests():  # a few seconds per attempt, then training goes on
                 if self.state["run_id"] is None:
                     self.state["run_id"] = self._find_or_create()
                 while self.state["pending"]:
                     self._deliver(self.state["pending"][0])
                     self.state["pending"].pop(0)
-                kept = self.state.get("kept", 0)
+                kept = self.state["kept"]
                 if kept:  # the run says its records came late, not that none were lost
                     self.state["delayed"] += kept
                     self.client.set_tag(self.run_id, DELAYED_TAG, str(self.state["delayed"]))
@@ -136,7 +134,6 @@ class TrialRun:
         if kept:
             print(f"mlflow: the server answers again; sent {kept} delayed record(s)", flush=True)
         self.state["kept"] = 0
-        self.outage = None
         self.outbox.unlink(missing_ok=True)
         return True
 
@@ -146,14 +143,13 @@ class TrialRun:
         self.flush()
 
     def _keep(self, error: Exception) -> None:
-        message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-        if self.outage is None:
+        if not self.state["kept"]:  # the outage starts now: say so once
+            message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
             print(
                 f"mlflow: server unreachable ({type(error).__name__}: {message}); training goes "
                 f"on, records are kept in {self.outbox} and sent when it answers",
                 flush=True,
             )
-        self.outage = message
         self.state["kept"] = len(self.state["pending"])
         self.outbox.parent.mkdir(parents=True, exist_ok=True)
         partial = self.outbox.with_suffix(".tmp")
