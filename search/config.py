@@ -16,10 +16,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from trainable.directions import DIRECTIONS, Direction, direction
 from trainable.settings import Section, TrialSettings
 from trainable.yaml_config import ConfigError, load_config
-
-SELECTION_METRICS = {"micro_f1": "max", "auprc": "max", "accuracy": "max", "ce_loss": "min"}
 
 
 class SpaceParam(Section):
@@ -82,8 +81,11 @@ class SchedulerSettings(Section):
 
 
 class SearchSettings(Section):
-    metric: str = Field("micro_f1", description="selection-split metric the search optimizes")
-    mode: Literal["max", "min"] = Field("max", description="max for scores, min for losses")
+    metric: str = Field(
+        "micro_f1",
+        description="selection-split metric the search optimizes; its direction (max for "
+        "scores, min for ce_loss) comes from trainable.directions",
+    )
     num_samples: PositiveInt = Field(8, description="trials in the sweep")
     max_concurrent: PositiveInt = Field(
         1, description="trials at once (~ GPUs); more concurrency makes TPE closer to random"
@@ -94,6 +96,11 @@ class SearchSettings(Section):
         default_factory=list, description="points Optuna evaluates first (baselines)"
     )
     space: dict[str, SpaceParam] = Field(default_factory=dict, description="what is searched")
+
+    @property
+    def mode(self) -> Direction:
+        """The metric's direction, from the one table (``check_metric`` vouches for the name)."""
+        return direction(self.metric)
 
 
 class ResourceSettings(Section):
@@ -118,9 +125,17 @@ class ReportSettings(Section):
         "best", description="score each trial at its best epoch (by the metric) or its last"
     )
     confirm_top_k: int = Field(
-        0, ge=0, description="re-train the best config of the top-k criteria over seeds; 0: off"
+        3,
+        ge=0,
+        description="re-train the best config of the top-k criteria over seeds (one sweep seed "
+        "is noise-level); 0: off, and the headline says 'single seed, not confirmed'",
     )
-    seeds: int = Field(3, ge=2, description="training seeds per criterion in the confirmation")
+    seeds: int = Field(
+        5, ge=2, description="training seeds per confirmed criterion, the same for each (paired)"
+    )
+    baseline: str | None = Field(
+        "ce", description="also confirmed whenever the sweep has it; the headline compares to it"
+    )
 
 
 class SweepConfig(TrialSettings):
@@ -132,11 +147,25 @@ class SweepConfig(TrialSettings):
     failure: FailureSettings = Field(default_factory=FailureSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
 
+    def max_epochs(self) -> int:
+        """The longest trial, in epochs: ASHA's ``max_t`` and every trial's schedule length."""
+        epochs = self.search.space.get("num_train_epochs")
+        if epochs is None:
+            return self.train.num_train_epochs
+        return int(max(epochs.choice or epochs.int_range or epochs.float_range))
+
     def trial_settings(self) -> TrialSettings:
-        """The base settings handed to every trial (the search sections stay on the driver)."""
-        return TrialSettings.model_validate(
+        """The base settings handed to every trial (the search sections stay on the driver).
+
+        Every trial's learning-rate schedule spans the sweep's largest epoch count, whatever
+        count it sampled (it stops there): at an early-stopping rung, trials that differ only
+        in their epoch count have followed the same schedule, so a slow starter is not cut for
+        still warming up while a short trial already anneals."""
+        trial = TrialSettings.model_validate(
             self.model_dump(include=set(TrialSettings.model_fields))
         )
+        trial.train.schedule_epochs = self.max_epochs()
+        return trial
 
     def config_hash(self) -> str:
         """Identifies the sweep's definition (MLflow tag), independent of formatting."""
@@ -163,8 +192,6 @@ def check_metric(config: SweepConfig) -> list[str]:
             f"search.metric: {search.metric!r} selects on the test split; select on "
             f"{name!r} (the selection split) or set data.selection: dev"
         ]
-    if name not in SELECTION_METRICS:
-        return [f"search.metric: unknown metric {name!r}; known: {', '.join(SELECTION_METRICS)}"]
-    if SELECTION_METRICS[name] != search.mode:
-        return [f"search.mode: {name} is optimized with mode {SELECTION_METRICS[name]!r}"]
+    if name not in DIRECTIONS:
+        return [f"search.metric: unknown metric {name!r}; known: {', '.join(DIRECTIONS)}"]
     return []

@@ -18,15 +18,16 @@ from typing import Any
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search.optuna import OptunaSearch
 
 from search import preflight
 from search import space as search_space
 from search.config import SweepConfig
+from search.searcher import SelectionScoreOptunaSearch
 from search.summary import best_per_criterion, to_markdown, trial_table
 from trainable.data import prepare_data
 from trainable.session import start_ray
 from trainable.tracking import (
+    METRIC_TAG,
     OUTBOX_DIR,
     SweepRun,
     bounded_requests,
@@ -38,6 +39,7 @@ from trainable.train import train_fn
 from trainable.yaml_config import ConfigError
 
 SWEEP_STATE = "sweep.json"  # beside Tune's own state: the parent run and the config hash
+OPTUNA_STUDY = "optuna.db"  # the Optuna study, every trial's state and per-epoch values
 
 
 def run_sweep(config: SweepConfig, *, resume: bool) -> str:
@@ -57,6 +59,9 @@ def run_sweep(config: SweepConfig, *, resume: bool) -> str:
     preflight.check_cluster_reach(config)
     sweep = _open_parent_run(config, experiment_dir, state.get("parent_run_id"))
     _write_sweep_state(experiment_dir, config, sweep)
+    if sweep is not None and not resume:
+        guids = {split: data.splits[split].guids for split in ("train", "selection")}
+        sweep.log_data(guids, data.source_files)
     if sweep is not None:
         tracking = settings.tracking.model_copy(update={"parent_run_id": sweep.run_id})
         settings = settings.model_copy(update={"tracking": tracking})
@@ -72,7 +77,9 @@ def run_sweep(config: SweepConfig, *, resume: bool) -> str:
         )
     else:
         tuner = tune.Tuner(
-            trainable, tune_config=_tune_config(config), run_config=_run_config(config, callbacks)
+            trainable,
+            tune_config=_tune_config(config, experiment_dir),
+            run_config=_run_config(config, callbacks),
         )
     results = tuner.fit()
     if results.num_terminated + results.num_errors < config.search.num_samples:
@@ -89,19 +96,22 @@ def run_sweep(config: SweepConfig, *, resume: bool) -> str:
     return summary
 
 
-def _tune_config(config: SweepConfig) -> tune.TuneConfig:
+def _tune_config(config: SweepConfig, experiment_dir: Path) -> tune.TuneConfig:
     search = config.search
-    searcher = _FailureAwareOptunaSearch(
+    searcher = SelectionScoreOptunaSearch(
         space=search_space.DefineByRun(search.space),
         metric=search.metric,
         mode=search.mode,
         points_to_evaluate=search.warm_start or None,
         sampler=search_space.tpe_sampler(search.seed),
+        storage=search_space.study_storage(experiment_dir / OPTUNA_STUDY),
+        study_name=config.experiment.name,
+        planned_epochs=config.train.num_train_epochs,
     )
     if search.scheduler.type == "asha":
         scheduler = ASHAScheduler(
             time_attr="epoch",
-            max_t=search_space.max_epochs(config),
+            max_t=config.max_epochs(),
             grace_period=search.scheduler.grace_period,
             reduction_factor=search.scheduler.reduction_factor,
         )
@@ -131,14 +141,6 @@ def _run_config(config: SweepConfig, callbacks: list[tune.Callback]) -> tune.Run
         callbacks=callbacks,
         verbose=1,
     )
-
-
-class _FailureAwareOptunaSearch(OptunaSearch):
-    """Tells Optuna an errored trial FAILED. Ray 2.60's OptunaSearch marks it COMPLETE with its
-    last score whenever it reported one, so TPE would learn from a crashed or NaN trial."""
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-        super().on_trial_complete(trial_id, None if error else result, error)
 
 
 class _CloseTrialRuns(tune.Callback):
@@ -239,16 +241,16 @@ def _summarize(
 ) -> str:
     search = config.search
     per_trial = results.get_dataframe(filter_metric=search.metric, filter_mode=search.mode)
-    trials = trial_table(per_trial, config.criterion.name, run_ids)
+    trials = trial_table(per_trial, config.criterion.name, run_ids, search.metric)
     errored = [r for r in results if r.error is not None]
     errored_ids = {r.metrics.get("trial_id") for r in errored}
-    best = best_per_criterion(
-        trials[~trials["trial_id"].isin(errored_ids)], search.metric, search.mode
-    )
+    best = best_per_criterion(trials[~trials["trial_id"].isin(errored_ids)], search.metric)
     notes = [
         f"{len(results)} trials: {len(results) - len(errored)} finished or stopped early, "
         f"{len(errored)} errored (never ranked). Selected on `{search.metric}` (selection "
         "split); `test_` columns are KLUE dev, reported only.",
+        "Each trial is one training seed, so this ranking is not confirmed: `python -m "
+        "search.report` re-trains the top criteria over seeds and says how sure it is.",
         *(f"Errored: trial {r.metrics.get('trial_id')}: {_error_line(r.error)}" for r in errored),
         f"Ray results: {config.storage.path / config.experiment.name} "
         f"({disk_bytes / 2**20:.1f} MiB; one checkpoint kept per trial)",
@@ -284,7 +286,11 @@ def _open_parent_run(
 ) -> SweepRun | None:
     if not config.tracking.uri:
         return None
-    tags = {"sweep.config_hash": config.config_hash(), "ray.experiment_path": str(experiment_dir)}
+    tags = {
+        "sweep.config_hash": config.config_hash(),
+        "ray.experiment_path": str(experiment_dir),
+        METRIC_TAG: config.search.metric,
+    }
     return SweepRun.open(config.tracking, config.experiment.name, tags, run_id=run_id)
 
 

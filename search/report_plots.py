@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from trainable.directions import best_first
 from trainable.tracking import SweepRecord
 
 COLORS = {
@@ -54,7 +55,7 @@ def score_vs_epochs(trials: pd.DataFrame, metric: str) -> bytes:
 
 def learning_curves(sweep: SweepRecord, trials: pd.DataFrame, metric: str, top: int = 5) -> bytes:
     """Per-epoch selection (solid) and dev (dashed) scores of the ``top`` trials."""
-    best = trials.dropna(subset=[metric]).nlargest(top, metric)
+    best = best_first(trials.dropna(subset=[metric]), metric).head(top)
     histories = {trial.run_id: trial.history for trial in sweep.trials}
     figure, axes = plt.subplots(figsize=(5.5, 3.6))
     if best.empty:

@@ -13,17 +13,22 @@ from typing import Any
 import pandas as pd
 
 from losses import list_criteria
+from search.statistics import Ranking, mean_sd
+from trainable.directions import DIRECTIONS, best_first, best_row, direction
 from trainable.tracking import SweepRecord, TrialRecord
 
-SCORES = ("micro_f1", "auprc", "accuracy", "ce_loss", "test_micro_f1", "test_auprc")
+SCORES = (
+    *DIRECTIONS,
+    *(f"test_{name}" for name in DIRECTIONS),
+)  # each selection metric, on dev too
 
 
-def trial_frame(sweep: SweepRecord, metric: str, mode: str, scope: str) -> pd.DataFrame:
+def trial_frame(sweep: SweepRecord, metric: str, scope: str) -> pd.DataFrame:
     """One row per trial: identity, sampled values, status, epochs run, scores at the scope."""
-    criterion_params = sorted({p for specs in list_criteria().values() for p in specs})
+    criterion_params = criterion_parameters()
     rows = []
     for trial in sweep.trials:
-        epoch = _scored_epoch(trial, metric, mode, scope)
+        epoch = scored_epoch(trial.history, metric, scope)
         params = trial.params
         rows.append(
             {
@@ -43,36 +48,38 @@ def trial_frame(sweep: SweepRecord, metric: str, mode: str, scope: str) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def criterion_parameters() -> list[str]:
+    """Every criterion parameter name in the registry (gamma, smoothing, beta, ...)."""
+    return sorted({p for specs in list_criteria().values() for p in specs})
+
+
 def ranked(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Trials that compete: scored and not failed (a crashed trial never wins)."""
     return trials[(trials["status"] != "failed") & trials[metric].notna()]
 
 
-def winner(trials: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
-    """The best competing trial (ties: the earlier row)."""
-    scored = ranked(trials, metric)
-    if scored.empty:
-        return None
-    index = scored[metric].idxmax() if mode == "max" else scored[metric].idxmin()
-    return scored.loc[index]
+def winner(trials: pd.DataFrame, metric: str) -> pd.Series | None:
+    """The best competing trial in the metric's direction (ties: the earlier row)."""
+    return best_row(ranked(trials, metric), metric)
 
 
 def criterion_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per criterion: trials, competing (scored, not failed) trials, best, median, mean ± sd."""
+    """Per criterion, best criterion first: trials, competing (scored, not failed) trials, best,
+    median, mean ± sd."""
     scored = ranked(trials, metric)
     grouped = scored.groupby("criterion")[metric]
     table = pd.DataFrame(
         {
             "trials": trials.groupby("criterion").size(),
             "scored": grouped.size(),
-            "best": grouped.max(),
+            "best": grouped.max() if direction(metric) == "max" else grouped.min(),
             "median": grouped.median(),
             "mean": grouped.mean(),
             "sd": grouped.std(ddof=1),
         }
     )
     table["scored"] = table["scored"].fillna(0).astype(int)
-    return table.sort_values("best", ascending=False).reset_index()
+    return best_first(table, "best", metric).reset_index()
 
 
 def compute_spent(trials: pd.DataFrame, sweep: SweepRecord, max_t: int) -> dict[str, Any]:
@@ -91,18 +98,19 @@ def compute_spent(trials: pd.DataFrame, sweep: SweepRecord, max_t: int) -> dict[
     }
 
 
-def best_of(trials: pd.DataFrame, criterion: str, metric: str, mode: str) -> pd.Series | None:
-    return winner(trials[trials["criterion"] == criterion], metric, mode)
+def best_of(trials: pd.DataFrame, criterion: str, metric: str) -> pd.Series | None:
+    return winner(trials[trials["criterion"] == criterion], metric)
 
 
-def _scored_epoch(trial: TrialRecord, metric: str, mode: str, scope: str) -> int | None:
-    series = trial.history.get(metric, {})
+def scored_epoch(history: dict[str, dict[int, float]], metric: str, scope: str) -> int | None:
+    """The epoch a run is scored at: its best by ``metric`` (the earliest on ties), or its last."""
+    series = history.get(metric, {})
     if not series:
         return None
     if scope == "last":
         return max(series)
-    pick = max if mode == "max" else min
-    return pick(series, key=lambda epoch: (series[epoch], -epoch))
+    sign = 1 if direction(metric) == "max" else -1
+    return max(series, key=lambda epoch: (sign * series[epoch], -epoch))
 
 
 def _status(trial: TrialRecord) -> str:
@@ -128,3 +136,44 @@ def _value(value: str | None) -> float | str | None:
         return float(value)
     except ValueError:
         return value
+
+
+def confirmation_table(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per criterion: seeds, mean ± sd of the selection and dev scores."""
+    rows = []
+    for criterion, group in scores.groupby("criterion", sort=False):
+        selection_mean, selection_sd = mean_sd(group[metric].dropna().tolist())
+        dev_mean, dev_sd = mean_sd(group[f"test_{metric}"].dropna().tolist())
+        rows.append({
+            "criterion": criterion, "seeds": len(group),
+            f"{metric} mean": selection_mean, f"{metric} sd": selection_sd,
+            f"dev {metric} mean": dev_mean, f"dev {metric} sd": dev_sd,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def own_params(trial: pd.Series) -> dict[str, float]:
+    """The criterion's own sampled parameters (gamma, smoothing, ...) of a trial row."""
+    return {
+        key: trial[key]
+        for key in criterion_parameters()
+        if key in trial and pd.notna(trial[key]) and not isinstance(trial[key], str)
+    }
+
+
+def setup_label(trial: pd.Series) -> str:
+    """How the headline names a configuration: ``focal (gamma=1.3)``."""
+    params = ", ".join(f"{k}={v:.3g}" for k, v in own_params(trial).items())
+    return f"{trial['criterion']} ({params})" if params else trial["criterion"]
+
+
+def comparison_lines(ranking: Ranking, labels: dict[str, str], metric: str) -> list[str]:
+    """One line per comparison of the leader: difference, interval, seeds, decision."""
+    leader = labels.get(ranking.leader, ranking.leader)
+    return [
+        f"{leader} vs {labels.get(c.other, c.other)}: {c.difference:+.2f} {metric} "
+        f"({ranking.level:.0%} simultaneous CI {c.low:+.2f}..{c.high:+.2f}, {c.seeds} paired "
+        f"seeds, adjusted p = {c.p_value:.3f}): "
+        + ("significant" if c.significant else "not significant")
+        for c in ranking.comparisons
+    ]

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.dry_run:
         print(dump_yaml(config), end="")
-        epochs = search_space.max_epochs(config)
+        epochs = config.max_epochs()
         print(f"search space ({config.search.num_samples} trials, up to {epochs} epochs):")
         print(search_space.describe(config.search.space))
         return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import warnings
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -61,12 +62,10 @@ def tpe_sampler(seed: int) -> optuna.samplers.TPESampler:
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
 
 
-def max_epochs(config: SweepConfig) -> int:
-    """The longest trial, in epochs: ASHA's ``max_t``."""
-    epochs = config.search.space.get("num_train_epochs")
-    if epochs is None:
-        return config.train.num_train_epochs
-    return int(max(epochs.choice or epochs.int_range or epochs.float_range))
+def study_storage(path: Path) -> optuna.storages.BaseStorage:
+    """The study in a SQLite file beside the sweep, so every trial's state (COMPLETE, PRUNED,
+    FAIL), value and per-epoch intermediate values outlive the driver and can be inspected."""
+    return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
 
 
 def describe(space: dict[str, SpaceParam]) -> str:

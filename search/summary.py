@@ -7,22 +7,26 @@ from typing import Any
 
 import pandas as pd
 
+from trainable.directions import best_first
+
 SHOWN_METRICS = ("micro_f1", "auprc", "test_micro_f1", "test_auprc")
 
 
-def best_per_criterion(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
-    """One row per criterion: its best trial by ``metric`` (each trial at its best epoch)."""
+def best_per_criterion(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per criterion, best first: its best trial by ``metric`` (each at its best epoch)."""
     scored = trials.dropna(subset=[metric])
     if scored.empty:
         return scored
-    ordered = scored.sort_values(metric, ascending=mode == "min", kind="stable")
+    ordered = best_first(scored, metric)
     return ordered.groupby("criterion", sort=False).head(1).reset_index(drop=True)
 
 
 def trial_table(
-    results: pd.DataFrame, base_criterion: str, run_ids: dict[str, str]
+    results: pd.DataFrame, base_criterion: str, run_ids: dict[str, str], metric: str
 ) -> pd.DataFrame:
-    """Normalise Tune's per-trial dataframe: ``criterion``, ``params`` and the MLflow run id."""
+    """Normalise Tune's per-trial dataframe: ``criterion``, ``params``, the selection ``metric``
+    and the usual scores (selection and dev), and the MLflow run id."""
+    shown = list(dict.fromkeys((metric, *SHOWN_METRICS, f"test_{metric}")))
     config_columns = [c for c in results.columns if c.startswith("config/")]
     rows = []
     for _, row in results.iterrows():
@@ -33,11 +37,11 @@ def trial_table(
                 "criterion": config.pop("criterion", base_criterion),
                 "params": ", ".join(f"{k}={short(v)}" for k, v in sorted(config.items())),
                 "epoch": row.get("epoch"),
-                **{name: row.get(name) for name in SHOWN_METRICS},
+                **{name: row.get(name) for name in shown},
                 "mlflow_run_id": run_ids.get(row["trial_id"], ""),
             }
         )
-    columns = ["trial_id", "criterion", "params", "epoch", *SHOWN_METRICS, "mlflow_run_id"]
+    columns = ["trial_id", "criterion", "params", "epoch", *shown, "mlflow_run_id"]
     return pd.DataFrame(rows, columns=columns)
 
 

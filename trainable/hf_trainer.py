@@ -55,6 +55,7 @@ def build_trainer(
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_EpochReporter(on_epoch))
+    trainer.add_callback(_StopAfter(settings.num_train_epochs))
     return trainer
 
 
@@ -74,7 +75,7 @@ def _arguments(settings: TrainSettings, seed: int, output_dir: Path) -> Training
         learning_rate=settings.learning_rate,
         per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.eval_batch_size,
-        num_train_epochs=settings.num_train_epochs,
+        num_train_epochs=settings.scheduled_epochs,  # the schedule; _StopAfter ends training
         warmup_steps=settings.warmup_ratio,  # a float in [0, 1) is a ratio of all steps
         weight_decay=settings.weight_decay,
         max_grad_norm=settings.max_grad_norm,
@@ -101,6 +102,19 @@ def _scores(prediction: EvalPrediction, label_names: list[str]) -> dict[str, Any
     return klue_re_metrics(logits, prediction.label_ids, label_names)
 
 
+class _StopAfter(TrainerCallback):
+    """Ends training after ``epochs`` even when the learning-rate schedule spans more: a trial
+    stops where its sampled epoch count says, on the same schedule as every other trial. Set at
+    the epoch's end, the stop still lets that epoch be evaluated and saved."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if round(state.epoch or 0) >= self.epochs:
+            control.should_training_stop = True
+
+
 class _EpochReporter(TrainerCallback):
     """Collects each split's evaluation, then hands it over once the epoch's checkpoint exists."""
 
@@ -110,7 +124,7 @@ class _EpochReporter(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
-            self.metrics["train"] = {"loss": logs["loss"]}
+            self.metrics["train"] = {"loss": logs["loss"], "learning_rate": logs["learning_rate"]}
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         for split in EVAL_SPLITS:

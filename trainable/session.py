@@ -15,6 +15,8 @@ from typing import Any
 import ray
 from ray import tune
 
+from trainable.directions import direction
+
 # Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (DESIGN §6;
 # checked with Ray 2.60 on Linux). Must be in the environment before ray.init starts Ray.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
@@ -91,12 +93,14 @@ def run_single_trial(
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, **shared), {"cpu": cpus}),
         param_space=config,
-        tune_config=tune.TuneConfig(metric=metric, mode="max", num_samples=1),
+        tune_config=tune.TuneConfig(metric=metric, mode=direction(metric), num_samples=1),
         run_config=tune.RunConfig(
             name=name,
             storage_path=str(storage_path),
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order="max"
+                num_to_keep=1,
+                checkpoint_score_attribute=metric,
+                checkpoint_score_order=direction(metric),
             ),
             failure_config=tune.FailureConfig(max_failures=max_failures),
             verbose=1,

@@ -133,6 +133,14 @@ class TrainSettings(Section):
     batch_size: PositiveInt = Field(32, description="examples per optimizer step per device")
     eval_batch_size: PositiveInt = Field(128, description="examples per evaluation batch")
     num_train_epochs: int = Field(3, ge=1, le=100, description="epochs; evaluated after each")
+    schedule_epochs: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="epochs the learning-rate schedule spans; empty: num_train_epochs. A sweep "
+        "that samples the epoch count sets its largest, so every trial's first k epochs follow "
+        "the same schedule and early-stopping rungs compare like with like",
+    )
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of steps in linear warmup")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW decoupled weight decay")
     max_grad_norm: float = Field(1.0, gt=0.0, description="gradient clipping norm")
@@ -146,6 +154,19 @@ class TrainSettings(Section):
         description="training seed (init, batch order, dropout); empty: experiment.seed. The "
         "selection split always follows experiment.seed, so seeds vary training only",
     )
+
+    @model_validator(mode="after")
+    def _schedule_covers_training(self) -> TrainSettings:
+        if self.schedule_epochs is not None and self.schedule_epochs < self.num_train_epochs:
+            raise ValueError(
+                f"schedule_epochs ({self.schedule_epochs}) must be >= num_train_epochs "
+                f"({self.num_train_epochs})"
+            )
+        return self
+
+    @property
+    def scheduled_epochs(self) -> int:
+        return self.schedule_epochs or self.num_train_epochs
 
     def effective_seed(self, experiment_seed: int) -> int:
         return experiment_seed if self.seed is None else self.seed
@@ -186,6 +207,10 @@ class TrackingSettings(Section):
     )
     experiment: str = Field("klue-re-loss", description="MLflow experiment name")
     parent_run_id: str | None = Field(None, description="set by the sweep driver, not by hand")
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra tags on the run; the report sets them on confirmation runs",
+    )
 
     @field_validator("uri")
     @classmethod

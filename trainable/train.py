@@ -64,7 +64,7 @@ def train_fn(
         session.trial_id(),
         session.trial_name(),
         logged_params(settings),
-        tags={NODE_TAG: session.node_id()},  # the latest attempt's node
+        tags={NODE_TAG: session.node_id(), **settings.tracking.tags},  # the latest attempt's node
         experiment_dir=settings.storage.path / settings.experiment.name,
     )
     if run is not None:
@@ -161,6 +161,7 @@ def epoch_metrics(epoch: int, by_split: dict[str, dict[str, Any]]) -> dict[str, 
         metrics[prefix + "criterion_loss"] = float(scores.get("loss", math.nan))
     if "train" in by_split:
         metrics["train_loss"] = float(by_split["train"]["loss"])
+        metrics["lr"] = float(by_split["train"]["learning_rate"])  # where the schedule is
     return metrics
 
 

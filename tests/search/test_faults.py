@@ -11,7 +11,6 @@ from pathlib import Path
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
-from ray.tune.search.optuna import OptunaSearch
 
 from tests.conftest import free_port
 from tests.search.test_sweep import sweep_command, sweep_runs, wait_for_finished_trials
@@ -88,9 +87,10 @@ def test_a_failing_trial_is_retried_then_errored_and_the_sweep_finishes(small):
     history = MlflowClient(store).get_metric_history(failed.info.run_id, "micro_f1")
     assert sorted(m.step for m in history) == [1, 2]  # the retry resumed after epoch 1
 
-    searcher = OptunaSearch()
-    searcher.restore_from_dir(str(tmp_path / "results" / "faults"))
-    states = {t.params["criterion"]: t.state for t in searcher._ot_study.trials if t.params}
+    study = optuna.load_study(
+        study_name="faults", storage=f"sqlite:///{tmp_path / 'results' / 'faults' / 'optuna.db'}"
+    )
+    states = {t.params["criterion"]: t.state for t in study.trials}
     assert states == {"ce": optuna.trial.TrialState.COMPLETE, "focal": optuna.trial.TrialState.FAIL}
 
 

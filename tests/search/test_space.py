@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from search.config import load_sweep_config
-from search.space import DefineByRun, describe, max_epochs, tpe_sampler
+from search.space import DefineByRun, describe, tpe_sampler
 
 REPO = Path(__file__).resolve().parents[2]
 SIX_CRITERIA = [
@@ -77,7 +77,7 @@ def test_same_seed_same_trials_and_the_space_pickles():
 
 def test_max_epochs_and_description():
     config = load_sweep_config(REPO / "configs/quickstart.yaml")
-    assert max_epochs(config) == config.search.space["num_train_epochs"].int_range[1]
+    assert config.max_epochs() == config.search.space["num_train_epochs"].int_range[1]
     text = describe(config.search.space)
     assert "gamma" in text and "when criterion = focal" in text
 
@@ -87,4 +87,4 @@ def test_max_epochs_follows_the_space(epochs):
     config = load_sweep_config(
         REPO / "configs/quickstart.yaml", [f"search.space.num_train_epochs={epochs}"]
     )
-    assert max_epochs(config) in (5, 4)
+    assert config.max_epochs() in (5, 4)

@@ -4,6 +4,7 @@ The resume test interrupts a sweep (Ctrl-C) once two trials have finished, resum
 every trial ran once, and MLflow holds exactly one finished child run per trial.
 """
 
+import hashlib
 import json
 import re
 import signal
@@ -13,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -74,7 +76,27 @@ def test_sweep_tracks_every_trial_under_one_parent_run(
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
     assert parent.data.tags["sweep.name"] == experiment and parent.data.tags["sweep.config_hash"]
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"summary.md"}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"summary.md", "data"}
+    guids = {
+        split: Path(
+            client.download_artifacts(parent.info.run_id, f"data/{split}_guids.txt", str(tmp_path))
+        )
+        .read_text()
+        .split()
+        for split in ("train", "selection")
+    }
+    assert not set(guids["train"]) & set(guids["selection"])
+    sliced = {record["guid"] for record in raw_train[:500]}
+    assert set(guids["train"]) | set(guids["selection"]) <= sliced
+    assert len(guids["train"]) + len(guids["selection"]) >= 490  # exact duplicates aside
+    inputs = client.get_run(parent.info.run_id).inputs.dataset_inputs
+    by_context = {i.tags[0].value: i.dataset for i in inputs}
+    train_file = folder / "klue-re-v1.1_train.json"
+    assert by_context["train"].name == train_file.name
+    assert (
+        json.loads(by_context["train"].profile)["sha256"]
+        == hashlib.sha256(train_file.read_bytes()).hexdigest()
+    )
     assert len(children) == 4
     for child in children:
         params = child.data.params
@@ -127,3 +149,65 @@ def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(
     for trial_dir in trial_dirs:  # one epoch each: a re-run trial would have reported twice
         lines = (trial_dir / "result.json").read_text().strip().splitlines()
         assert [json.loads(line)["epoch"] for line in lines] == [1]
+
+
+def test_optuna_learns_the_best_epoch_and_cut_trials_are_pruned_for_a_lower_is_better_metric(
+    raw_train, slice_dir, tmp_path
+):
+    """``ce_loss`` (lower is better): Optuna is told each finished trial's lowest epoch loss,
+    trials ASHA cut are PRUNED with their per-epoch values, the summary and the report pick the
+    lowest-loss trial."""
+    folder = slice_dir(raw_train[:400], raw_train[400:500])
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = "ce-loss"
+    command = sweep_command(
+        folder, tmp_path, store, experiment,
+        "search.metric=ce_loss", "search.num_samples=6", "search.max_concurrent=1",
+        "search.space.num_train_epochs.int=[2, 3]", "search.warm_start=[]",
+    )  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    client = MlflowClient(store)
+    _, children = sweep_runs(client, experiment)
+    history = {
+        run.info.run_id: {
+            m.step: m.value for m in client.get_metric_history(run.info.run_id, "ce_loss")
+        }
+        for run in children
+    }
+    study = optuna.load_study(
+        study_name=experiment,
+        storage=f"sqlite:///{tmp_path / 'results' / experiment / 'optuna.db'}",
+    )
+    assert len(study.trials) == len(children) == 6
+    states = []
+    for run in children:
+        trial = next(
+            t for t in study.trials
+            if t.params["learning_rate"] == float(run.data.params["learning_rate"])
+        )  # fmt: skip
+        losses = history[run.info.run_id]
+        assert trial.intermediate_values == losses  # every epoch, keyed by epoch
+        if run.data.tags.get("stopped_early") == "true":
+            assert trial.state == optuna.trial.TrialState.PRUNED
+        else:
+            assert trial.state == optuna.trial.TrialState.COMPLETE
+            assert trial.value == min(losses.values())  # the best epoch, not the last
+        states.append(trial.state)
+    assert optuna.trial.TrialState.PRUNED in states and optuna.trial.TrialState.COMPLETE in states
+
+    lowest = min(children, key=lambda run: min(history[run.info.run_id].values()))
+    summary_lines = done.stdout.split("# Best trial per criterion")[1].splitlines()
+    first_row = next(
+        line for line in summary_lines if line.startswith("| ") and "trial_id" not in line
+    )
+    assert lowest.data.tags["ray.trial_id"] in first_row  # best first, by the lowest loss
+
+    report = subprocess.run(
+        [sys.executable, "-m", "search.report", "--tracking-uri", store, "--experiment",
+         experiment, "--confirm", "0", "--out", str(tmp_path / "report")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert f"run {lowest.info.run_id}" in (tmp_path / "report" / "report.md").read_text()
+    assert "single seed, not confirmed" in report.stdout

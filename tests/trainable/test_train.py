@@ -110,3 +110,29 @@ def test_standalone_entry_rejects_a_bad_config_in_one_line(tmp_path):
         "error: configs/quickstart.yaml: train.learning_rat: unknown key 'learning_rat'; "
         "did you mean 'learning_rate'?"
     ]
+
+
+def test_trials_differing_only_in_epochs_meet_a_rung_at_the_same_schedule_point(
+    raw_train, slice_dir, tmp_path
+):
+    """The sweep gives every trial a schedule spanning its largest epoch count, so a 1-epoch and
+    a 3-epoch trial are at the same learning rate, with the same scores, after epoch 1."""
+    folder = slice_dir(raw_train[:400], raw_train[400:500])
+
+    def epoch_one(epochs: int, schedule: int | None) -> dict:
+        settings = tiny_settings(folder, tmp_path)
+        settings.train.schedule_epochs = schedule
+        results = session.run_single_trial(
+            train_fn, {"num_train_epochs": epochs, "warmup_ratio": 0.2},
+            name=f"schedule-{epochs}-{schedule}", storage_path=tmp_path / "results",
+            metric=METRIC, settings=settings, data=prepare_data(settings),
+        )  # fmt: skip
+        frame = results[0].metrics_dataframe
+        assert frame["epoch"].tolist() == list(range(1, epochs + 1))  # stops at its own count
+        return frame.iloc[0].to_dict()
+
+    short, long = epoch_one(1, schedule=3), epoch_one(3, schedule=3)
+    assert short["lr"] == pytest.approx(long["lr"]) and short["lr"] > 0
+    assert short["micro_f1"] == long["micro_f1"] and short["ce_loss"] == long["ce_loss"]
+    own_schedule = epoch_one(1, schedule=None)  # what the sweep did before: already annealed
+    assert own_schedule["lr"] < 0.1 * short["lr"]

@@ -11,7 +11,12 @@ is used, not the fluent API, so nothing depends on process-global "active run" s
 """
 
 from trainable.tracking.client import (
+    CONFIRMATION_STAGE,
+    CONFIRMS_TAG,
+    METRIC_TAG,
     NODE_TAG,
+    SEED_TAG,
+    STAGE_TAG,
     TrackingError,
     bounded_requests,
     is_outage,
@@ -20,6 +25,7 @@ from trainable.tracking.client import (
 from trainable.tracking.reading import (
     SweepRecord,
     TrialRecord,
+    delete_runs,
     download_artifact,
     find_sweep_run,
     log_folder,
@@ -29,14 +35,20 @@ from trainable.tracking.sweep_run import SweepRun
 from trainable.tracking.trial_run import OUTBOX_DIR, TrialRun, flush_outboxes
 
 __all__ = [
+    "CONFIRMATION_STAGE",
+    "CONFIRMS_TAG",
+    "METRIC_TAG",
     "NODE_TAG",
     "OUTBOX_DIR",
+    "SEED_TAG",
+    "STAGE_TAG",
     "SweepRecord",
     "SweepRun",
     "TrackingError",
     "TrialRecord",
     "TrialRun",
     "bounded_requests",
+    "delete_runs",
     "download_artifact",
     "find_sweep_run",
     "flush_outboxes",

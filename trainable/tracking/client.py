@@ -12,7 +12,14 @@ from mlflow.tracking import MlflowClient
 TRIAL_ID_TAG = "ray.trial_id"
 NODE_TAG = "ray.node_id"
 SWEEP_TAG = "sweep.name"
+METRIC_TAG = "sweep.metric"  # what the sweep selected on, so the report ranks by the same
 PARENT_TAG = "mlflow.parentRunId"
+# A confirmation run re-trains a sweep trial's configuration with another seed; it is a child of
+# the sweep's parent run too, told apart from the trials by these tags.
+STAGE_TAG = "stage"
+CONFIRMATION_STAGE = "confirmation"
+SEED_TAG = "seed"
+CONFIRMS_TAG = "confirmation.of"  # the run id of the sweep trial it re-trains
 
 
 class TrackingError(RuntimeError):

@@ -31,6 +31,7 @@ class SweepRecord:
     start_ms: int
     end_ms: int | None
     trials: list[TrialRecord]
+    confirmations: list[TrialRecord]  # the report's re-trainings with other seeds
 
 
 def find_sweep_run(
@@ -61,31 +62,39 @@ def read_sweep(uri: str, parent_run_id: str) -> SweepRecord:
     except Exception:
         raise TrackingError(f"no MLflow run {parent_run_id!r} at {uri}") from None
     sweep.experiment_id = parent.info.experiment_id
-    trials = []
-    for run in sweep.child_runs().values():
-        history = {
-            key: {m.step: m.value for m in sweep.client.get_metric_history(run.info.run_id, key)}
-            for key in run.data.metrics
-        }
-        trials.append(
-            TrialRecord(
-                run.info.run_id,
-                run.info.status,
-                dict(run.data.params),
-                dict(run.data.tags),
-                history,
-                run.info.start_time,
-                run.info.end_time,
-            )
-        )
     return SweepRecord(
         parent_run_id,
         parent.data.tags.get(SWEEP_TAG, parent.info.run_name or ""),
         dict(parent.data.tags),
         parent.info.start_time,
         parent.info.end_time,
-        trials,
+        [_record(sweep.client, run) for run in sweep.child_runs().values()],
+        [_record(sweep.client, run) for run in sweep.confirmation_runs()],
     )
+
+
+def _record(client: MlflowClient, run) -> TrialRecord:
+    history = {
+        key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
+        for key in run.data.metrics
+    }
+    return TrialRecord(
+        run.info.run_id,
+        run.info.status,
+        dict(run.data.params),
+        dict(run.data.tags),
+        history,
+        run.info.start_time,
+        run.info.end_time,
+    )
+
+
+def delete_runs(uri: str, run_ids: list[str]) -> None:
+    """Soft-delete runs (MLflow keeps them restorable), e.g. interrupted confirmation runs that
+    are about to be re-run."""
+    client = MlflowClient(tracking_uri=uri)
+    for run_id in run_ids:
+        client.delete_run(run_id)
 
 
 def download_artifact(uri: str, run_id: str, path: str, into: str) -> str:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from mlflow.entities import RunStatus, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 from trainable.settings import TrackingSettings
 from trainable.tracking.client import (
+    CONFIRMATION_STAGE,
     PARENT_TAG,
+    STAGE_TAG,
     SWEEP_TAG,
     TRIAL_ID_TAG,
     experiment_id,
@@ -45,11 +49,23 @@ class SweepRun:
         return cls(client, run_id, experiment)
 
     def child_runs(self) -> dict[str, Any]:
-        """Trial id → its MLflow run, for every child of this sweep."""
-        runs = self.client.search_runs(
+        """Trial id → its MLflow run, for every trial of this sweep (confirmation runs aside)."""
+        return {
+            run.data.tags.get(TRIAL_ID_TAG, ""): run
+            for run in self._children()
+            if run.data.tags.get(STAGE_TAG) != CONFIRMATION_STAGE
+        }
+
+    def confirmation_runs(self) -> list[Any]:
+        """The report's re-trainings of the best configurations with other seeds."""
+        return [
+            run for run in self._children() if run.data.tags.get(STAGE_TAG) == CONFIRMATION_STAGE
+        ]
+
+    def _children(self) -> list[Any]:
+        return self.client.search_runs(
             [self.experiment_id], f"tags.`{PARENT_TAG}` = '{self.run_id}'", max_results=10_000
         )
-        return {run.data.tags.get(TRIAL_ID_TAG, ""): run for run in runs}
 
     def close_child(self, trial_id: str, error: str | None = None) -> None:
         """End a trial's run that is still RUNNING (a trial stopped or killed by Tune)."""
@@ -81,6 +97,32 @@ class SweepRun:
             if run.info.status == "RUNNING":
                 self.client.set_terminated(run.info.run_id, status=killed)
         self.client.set_terminated(self.run_id, status=killed)
+
+    def log_data(
+        self, guids_by_split: dict[str, list[str]], files: dict[str, tuple[str, str]]
+    ) -> None:
+        """Which examples each split holds (``data/<split>_guids.txt``) and the data files as
+        dataset inputs, so a verdict can be traced to the exact data it was measured on.
+
+        ``files`` maps a role (train, test, relations) to (path, sha256). MLflow's digest column
+        holds 36 characters: the digest is the sha256's first 36 hex digits, the profile holds
+        all of it."""
+        for split, guids in guids_by_split.items():
+            self.client.log_text(self.run_id, "\n".join(guids) + "\n", f"data/{split}_guids.txt")
+        datasets = [
+            DatasetInput(
+                Dataset(
+                    name=Path(path).name,
+                    digest=sha256[:36],
+                    source_type="local",
+                    source=json.dumps({"uri": path}),
+                    profile=json.dumps({"sha256": sha256}),
+                ),
+                tags=[InputTag("mlflow.data.context", role)],
+            )
+            for role, (path, sha256) in files.items()
+        ]
+        self.client.log_inputs(self.run_id, datasets=datasets)
 
     def finish(self, summary_markdown: str, failed: bool = False) -> None:
         self.client.log_text(self.run_id, summary_markdown, "summary.md")

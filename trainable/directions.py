@@ -1,0 +1,65 @@
+"""Which way is better, for every metric a trial reports: the one table everything asks.
+
+Config validation, Tune, Optuna, the sweep summary, the report, the confirmation statistics and
+the plots all rank by a metric; each asks here instead of assuming "higher is better", which
+once ranked a ``ce_loss`` sweep backwards. Metrics of the dev split (``dev_``/``test_`` prefix)
+go the same way as their selection-split name. Pure Python: cheap enough for ``--dry-run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+import pandas as pd
+
+Direction = Literal["max", "min"]
+
+DIRECTIONS: dict[str, Direction] = {
+    "micro_f1": "max",
+    "auprc": "max",
+    "accuracy": "max",
+    "ce_loss": "min",
+}
+SPLIT_PREFIXES = ("test_", "dev_")
+
+
+def base_name(metric: str) -> str:
+    """``test_micro_f1`` → ``micro_f1``: a split prefix does not change the direction."""
+    for prefix in SPLIT_PREFIXES:
+        if metric.startswith(prefix):
+            return metric.removeprefix(prefix)
+    return metric
+
+
+def direction(metric: str) -> Direction:
+    """``max`` if a larger value is better, else ``min``; unknown metrics are an error."""
+    name = base_name(metric)
+    if name not in DIRECTIONS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(DIRECTIONS)}")
+    return DIRECTIONS[name]
+
+
+def is_better(candidate: float, incumbent: float, metric: str) -> bool:
+    """Strictly better in the metric's direction."""
+    return candidate > incumbent if direction(metric) == "max" else candidate < incumbent
+
+
+def best_of(values: Iterable[float], metric: str) -> float:
+    """The best value in the metric's direction."""
+    pick = max if direction(metric) == "max" else min
+    return pick(values)
+
+
+def best_first(frame: pd.DataFrame, column: str, metric: str | None = None) -> pd.DataFrame:
+    """``frame`` sorted best ``column`` first (ties keep their order); missing values last."""
+    ascending = direction(metric or column) == "min"
+    return frame.sort_values(column, ascending=ascending, kind="stable", na_position="last")
+
+
+def best_row(frame: pd.DataFrame, column: str, metric: str | None = None) -> pd.Series | None:
+    """The row with the best ``column`` (the earlier row on ties), or None when none is scored."""
+    scored = frame[frame[column].notna()]
+    if scored.empty:
+        return None
+    return best_first(scored, column, metric).iloc[0]
