@@ -1,109 +1,200 @@
-"""The confirmation stage: re-train the best config of the top-k criteria with several seeds.
+"""The confirmation stage: re-train the best configuration of the top criteria over N seeds.
 
-Each criterion's winning trial is re-run exactly (its ``trial_settings.yaml`` from MLflow) with
-training seeds 1..N (the selection split stays fixed: it follows ``experiment.seed``), as one
-Ray Tune run with the sweep's resources. A run's dev score is read at its best selection-split
-epoch, never chosen on dev. Confirmation runs are recorded in the report, not as sweep trials.
+One sweep trial is one training seed, and on KLUE RE seed noise is as large as the differences
+between criteria, so the report re-trains the best configuration of each of the top-k criteria
+(by selection score), plus the baseline (``ce``) whenever the sweep has it, with training seeds
+1..N: the same seeds for every candidate, so scores pair on seed (the selection split stays
+fixed: it follows ``experiment.seed``). Each run is scored on KLUE dev at its best
+selection-split epoch: dev is the split no choice was made on, while the selection scores of the
+configurations the sweep picked are biased upward. ``search.statistics.rank_criteria`` turns the
+scores into the verdict.
+
+The runs are MLflow child runs of the sweep's parent run (tags ``stage=confirmation``, ``seed``,
+``confirmation.of`` = the sweep trial re-trained), so a report interrupted mid-way, or asked
+for more seeds later, re-uses every seed already finished and trains only the rest.
 """
 
 from __future__ import annotations
 
+import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from ray import tune
 
-from search.statistics import Comparison, compare, mean_sd
+from search.report_tables import best_of, criterion_table, scored_epoch
+from search.statistics import Ranking, rank_criteria
 from trainable.data import prepare_data
+from trainable.directions import direction
 from trainable.session import start_ray
 from trainable.settings import TrialSettings
+from trainable.tracking import (
+    CONFIRMATION_STAGE,
+    CONFIRMS_TAG,
+    SEED_TAG,
+    STAGE_TAG,
+    SweepRecord,
+    TrialRecord,
+    delete_runs,
+    read_sweep,
+)
 from trainable.train import train_fn
+
+FINISHED = "FINISHED"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sweep trial whose configuration is re-trained; ``label`` is how the report names it."""
+
+    criterion: str
+    label: str
+    source_run_id: str
+    settings: TrialSettings
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    scores: pd.DataFrame  # one row per (criterion, seed): scored epoch, selection and dev scores
+    ranking: Ranking
+    trained: int  # runs trained by this report; the others were finished before
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where and how confirmation runs train (the sweep's resources and storage)."""
+
+    tracking_uri: str
+    resources: dict[str, float]
+    storage_path: Path
+    max_concurrent: int
+
+
+def candidate_trials(
+    trials: pd.DataFrame, metric: str, top_k: int, baseline: str | None
+) -> list[pd.Series]:
+    """The best trial of each of the top-k criteria, then the baseline's if not among them."""
+    ranking = criterion_table(trials, metric)["criterion"].tolist()
+    chosen = ranking[:top_k]
+    if baseline in ranking and baseline not in chosen:
+        chosen.append(baseline)
+    return [best_of(trials, criterion, metric) for criterion in chosen]
 
 
 def confirm(
-    candidates: dict[str, TrialSettings],
-    *,
-    seeds: int,
-    metric: str,
-    resources: dict[str, float],
-    storage_path: Path,
-    name: str,
-    max_concurrent: int,
-) -> tuple[pd.DataFrame, list[Comparison]]:
-    """Scores per (criterion, seed) and the winner-vs-each-runner-up comparisons.
+    candidates: list[Candidate], seeds: int, metric: str, sweep: SweepRecord, plan: Plan
+) -> Confirmation:
+    """Train the (candidate, seed) runs MLflow lacks, then rank every candidate on dev."""
+    wanted = range(1, seeds + 1)
+    done = _finished(sweep.confirmations)
+    jobs = [(c, seed) for c in candidates for seed in wanted if (c.source_run_id, seed) not in done]
+    if jobs:
+        stale = [r.run_id for r in sweep.confirmations if r.status != FINISHED]
+        delete_runs(plan.tracking_uri, stale)  # interrupted attempts: their seeds run again
+        _train(jobs, metric, sweep, plan)
+        done = _finished(read_sweep(plan.tracking_uri, sweep.parent_run_id).confirmations)
+    rows, notes = [], []
+    for candidate in candidates:
+        for seed in wanted:
+            record = done.get((candidate.source_run_id, seed))
+            if record is None:
+                notes.append(f"Confirmation of {candidate.label}, seed {seed}, did not finish.")
+                continue
+            rows.append({"criterion": candidate.criterion, "seed": seed, **_score(record, metric)})
+    scores = pd.DataFrame(rows)
+    if scores.empty:
+        raise RuntimeError("no confirmation run finished; see the trials' errors above")
+    dev = f"test_{metric}"
+    by_criterion = {
+        criterion: dict(zip(group["seed"], group[dev], strict=True))
+        for criterion, group in scores.dropna(subset=[dev]).groupby("criterion", sort=False)
+    }
+    ranking = rank_criteria(by_criterion, mode=direction(metric))
+    return Confirmation(scores, ranking, len(jobs), notes)
 
-    ``candidates`` maps criterion → its best trial's settings, best criterion first."""
-    runs = [
-        (criterion, seed, _seeded(settings, seed))
-        for criterion, settings in candidates.items()
-        for seed in range(1, seeds + 1)
-    ]
-    data = prepare_data(runs[0][2])  # identical data settings: one preparation for all runs
+
+def _finished(records: list[TrialRecord]) -> dict[tuple[str, int], TrialRecord]:
+    return {
+        (record.tags[CONFIRMS_TAG], int(record.tags[SEED_TAG])): record
+        for record in records
+        if record.status == FINISHED
+    }
+
+
+def _score(record: TrialRecord, metric: str) -> dict[str, Any]:
+    """The run's scores at its best selection-split epoch (never chosen by looking at dev)."""
+    epoch = scored_epoch(record.history, metric, "best")
+    return {
+        "epoch": epoch,
+        metric: record.history.get(metric, {}).get(epoch),
+        f"test_{metric}": record.history.get(f"test_{metric}", {}).get(epoch),
+        "run_id": record.run_id,
+    }
+
+
+def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, plan: Plan) -> None:
+    """One Tune run over the jobs, each a child run of the sweep's parent in MLflow. Scores
+    live in MLflow; checkpoints serve retries only and are deleted once the runs end."""
+    settings_list = [_job_settings(c, seed, sweep, plan) for c, seed in jobs]
+    data = prepare_data(settings_list[0])  # one sweep, one data preparation for every run
+    print(f"confirmation: training {len(jobs)} run(s) ...", flush=True)
     start_ray()
     tuner = tune.Tuner(
         tune.with_resources(
-            tune.with_parameters(_run_one, settings_list=[s for *_, s in runs], data=data),
-            resources,
+            tune.with_parameters(_run_one, settings_list=settings_list, data=data),
+            plan.resources,
         ),
-        param_space={"index": tune.grid_search(list(range(len(runs))))},
+        param_space={"index": tune.grid_search(list(range(len(jobs))))},
         tune_config=tune.TuneConfig(
-            metric=metric, mode="max", max_concurrent_trials=max_concurrent, reuse_actors=True
+            metric=metric,
+            mode=direction(metric),
+            max_concurrent_trials=plan.max_concurrent,
+            reuse_actors=True,
         ),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage_path), verbose=1),
+        run_config=tune.RunConfig(
+            name=f"{sweep.name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=str(plan.storage_path),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1,
+                checkpoint_score_attribute=metric,
+                checkpoint_score_order=direction(metric),
+            ),
+            verbose=1,
+        ),
     )
     results = tuner.fit()
-    rows = []
+    if results.num_terminated + results.num_errors < len(jobs):  # Ctrl-C: Tune returned early
+        raise KeyboardInterrupt
     for result in results:
-        criterion, seed, _ = runs[result.config["index"]]
-        frame = result.metrics_dataframe
-        best = frame.loc[frame[metric].idxmax()] if frame is not None and len(frame) else None
-        rows.append(
-            {
-                "criterion": criterion,
-                "seed": seed,
-                "epoch": None if best is None else int(best["epoch"]),
-                metric: None if best is None else float(best[metric]),
-                f"test_{metric}": None if best is None else float(best[f"test_{metric}"]),
-            }
-        )
-    scores = pd.DataFrame(rows).sort_values(["criterion", "seed"]).reset_index(drop=True)
-    return scores, _comparisons(scores, list(candidates), f"test_{metric}")
+        for folder in Path(result.path).glob("checkpoint_*") if result.path else ():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def summary_table(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per criterion: seeds, mean ± sd of the selection and dev scores."""
-    rows = []
-    for criterion, group in scores.groupby("criterion", sort=False):
-        selection_mean, selection_sd = mean_sd(group[metric].dropna().tolist())
-        dev_mean, dev_sd = mean_sd(group[f"test_{metric}"].dropna().tolist())
-        rows.append(
-            {
-                "criterion": criterion,
-                "seeds": len(group),
-                f"{metric} mean": selection_mean,
-                f"{metric} sd": selection_sd,
-                f"dev {metric} mean": dev_mean,
-                f"dev {metric} sd": dev_sd,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _comparisons(scores: pd.DataFrame, order: list[str], column: str) -> list[Comparison]:
-    by_criterion = {c: g[column].dropna().tolist() for c, g in scores.groupby("criterion")}
-    means = {c: sum(v) / len(v) for c, v in by_criterion.items() if v}
-    ranked = sorted(means, key=means.get, reverse=True) or order
-    leader = ranked[0]
-    return [
-        compare(leader, by_criterion[leader], other, by_criterion[other]) for other in ranked[1:]
-    ]
-
-
-def _seeded(settings: TrialSettings, seed: int) -> TrialSettings:
-    train = settings.train.model_copy(update={"seed": seed})
-    tracking = settings.tracking.model_copy(update={"uri": None, "parent_run_id": None})
-    return settings.model_copy(update={"train": train, "tracking": tracking})
+def _job_settings(candidate: Candidate, seed: int, sweep: SweepRecord, plan: Plan) -> TrialSettings:
+    settings = candidate.settings
+    tags = {
+        STAGE_TAG: CONFIRMATION_STAGE,
+        SEED_TAG: str(seed),
+        CONFIRMS_TAG: candidate.source_run_id,
+        "mlflow.runName": f"confirm-{candidate.criterion}-seed{seed}",
+    }
+    return settings.model_copy(
+        update={
+            "train": settings.train.model_copy(update={"seed": seed}),
+            "tracking": settings.tracking.model_copy(
+                update={
+                    "uri": plan.tracking_uri,
+                    "parent_run_id": sweep.parent_run_id,
+                    "tags": tags,
+                }
+            ),
+            "storage": settings.storage.model_copy(update={"path": plan.storage_path}),
+        }
+    )
 
 
 def _run_one(config: dict[str, Any], *, settings_list: list[TrialSettings], data) -> None:

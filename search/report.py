@@ -16,19 +16,20 @@ import argparse
 import os
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import yaml
 
 from search import report_plots, report_tables
-from search.config import load_sweep_config
+from search.config import ReportSettings, load_sweep_config
 from search.report_render import ReportContent, write_html, write_markdown
-from search.space import max_epochs
+from search.statistics import mean_sd
 from trainable.settings import TrialSettings
 from trainable.tracking import (
+    METRIC_TAG,
     SweepRecord,
     TrackingError,
     download_artifact,
@@ -38,6 +39,9 @@ from trainable.tracking import (
 )
 from trainable.yaml_config import ConfigError, add_config_arguments, dump_yaml, validate_config
 
+if TYPE_CHECKING:
+    from search.confirm import Confirmation
+
 
 @dataclass
 class ReportRequest:
@@ -45,29 +49,36 @@ class ReportRequest:
 
     tracking_uri: str
     parent_run_id: str
-    metric: str = "micro_f1"
-    mode: str = "max"
+    metric: str | None = None  # None: the sweep's own (its parent run's tag), else micro_f1
     scope: str = "best"
     max_t: int | None = None
-    confirm_top_k: int = 0
-    seeds: int = 3
+    confirm_top_k: int = ReportSettings.model_fields["confirm_top_k"].default
+    seeds: int = ReportSettings.model_fields["seeds"].default
+    baseline: str | None = ReportSettings.model_fields["baseline"].default
     resources: dict | None = None
     storage_path: Path = Path("ray_results")
     max_concurrent: int = 1
 
 
 def build_report(request: ReportRequest, out: Path | None) -> Path:
-    """Read the sweep, compute, (optionally confirm), write every file; return the folder."""
+    """Read the sweep, confirm the top criteria over seeds, write every file; return the folder."""
     sweep = read_sweep(request.tracking_uri, request.parent_run_id)
-    trials = report_tables.trial_frame(sweep, request.metric, request.mode, request.scope)
+    if request.metric is None:
+        request = replace(request, metric=sweep.tags.get(METRIC_TAG, "micro_f1"))
+    trials = report_tables.trial_frame(sweep, request.metric, request.scope)
     _require_scores(sweep, trials, request.metric)
-    best = report_tables.winner(trials, request.metric, request.mode)
     folder = out or Path("reports") / sweep.name
     folder.mkdir(parents=True, exist_ok=True)
+    confirmation = _confirm(sweep, trials, request) if request.confirm_top_k else None
+    if confirmation is not None:
+        best = report_tables.best_of(trials, confirmation.ranking.leader, request.metric)
+        confirmation.scores.to_csv(folder / "confirmation.csv", index=False)
+    else:
+        best = report_tables.winner(trials, request.metric)
     best_settings = _trial_settings(request.tracking_uri, best["run_id"])
     content = _content(sweep, trials, best, request)
-    if request.confirm_top_k:
-        _add_confirmation(content, sweep, trials, request, folder)
+    if confirmation is not None:
+        _add_confirmation(content, confirmation, trials, request)
     (folder / "best_config.yaml").write_text(_best_config(best_settings, sweep.name), "utf-8")
     trials.to_csv(folder / "trials.csv", index=False)
     write_markdown(content, folder)
@@ -79,11 +90,7 @@ def build_report(request: ReportRequest, out: Path | None) -> Path:
 def _content(sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, request: ReportRequest):
     metric = request.metric
     max_t = request.max_t or int(trials["num_train_epochs"].max() or trials["epochs_run"].max())
-    params = {
-        key: best[key]
-        for key in ("gamma", "smoothing", "beta", "epsilon", "tau")
-        if key in best and pd.notna(best[key])
-    }
+    params = report_tables.own_params(best)
     setup = ", ".join(
         [best["criterion"], *(f"{k}={v:.3g}" for k, v in params.items()),
          f"{int(best['num_train_epochs'])} epochs", f"lr {best['learning_rate']:.2g}"]
@@ -120,18 +127,20 @@ def _content(sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, request:
     ]  # fmt: skip
     return ReportContent(
         title=f"Loss sweep report — {sweep.name}",
-        winner_line=f"Best loss setup: {setup} — selection {metric} {best[metric]:.2f}, "
-        f"dev {metric} {best['test_' + metric]:.2f}, dev AUPRC {best['test_auprc']:.2f}",
+        winner_line=f"Best single-seed trial (single seed, not confirmed): {setup} — selection "
+        f"{metric} {best[metric]:.2f}, dev {metric} {best['test_' + metric]:.2f}, dev AUPRC "
+        f"{best['test_auprc']:.2f}. One training seed cannot tell criteria apart; confirm "
+        "with --confirm K --seeds N.",
         winner_details={
-            "criterion": best["criterion"],
+            "setup": setup,
             **params,
             "epochs": int(best["num_train_epochs"]),
             "learning rate": best["learning_rate"],
             "scored epoch": int(best["epoch"]),
-            f"selection {metric}": best[metric],
-            f"dev {metric}": best[f"test_{metric}"],
-            "selection AUPRC": best["auprc"],
-            "dev AUPRC": best["test_auprc"],
+            f"selection {metric} (sweep seed)": best[metric],
+            f"dev {metric} (sweep seed)": best[f"test_{metric}"],
+            "selection AUPRC (sweep seed)": best["auprc"],
+            "dev AUPRC (sweep seed)": best["test_auprc"],
             "MLflow run": f"{request.tracking_uri} run {best['run_id']}",
         },
         criteria=report_tables.criterion_table(trials, metric),
@@ -146,7 +155,7 @@ def _per_class(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest)
     series = {}
     with tempfile.TemporaryDirectory() as scratch:
         for criterion in ("ce", "focal", "label_smoothing"):
-            best = report_tables.best_of(trials, criterion, request.metric, request.mode)
+            best = report_tables.best_of(trials, criterion, request.metric)
             if best is None:
                 continue
             artifact = f"per_class_f1/epoch_{int(best['epoch']):03d}.csv"
@@ -160,24 +169,52 @@ def _per_class(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest)
     return series
 
 
-def _add_confirmation(content, sweep, trials, request: ReportRequest, folder: Path) -> None:
-    from search.confirm import confirm, summary_table  # Ray and torch only when confirming
+def _confirm(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest) -> Confirmation:
+    from search.confirm import (  # Ray and torch load only when confirming
+        Candidate,
+        Plan,
+        candidate_trials,
+        confirm,
+    )
 
-    ranking = report_tables.criterion_table(trials, request.metric)["criterion"].tolist()
-    candidates = {}
-    for criterion in ranking[: request.confirm_top_k]:
-        best = report_tables.best_of(trials, criterion, request.metric, request.mode)
-        candidates[criterion] = _trial_settings(request.tracking_uri, best["run_id"])
-    scores, comparisons = confirm(
-        candidates, seeds=request.seeds, metric=request.metric,
-        resources=request.resources or {"cpu": 1}, storage_path=request.storage_path,
-        name=f"{sweep.name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}",
-        max_concurrent=request.max_concurrent,
+    rows = candidate_trials(trials, request.metric, request.confirm_top_k, request.baseline)
+    candidates = [
+        Candidate(
+            row["criterion"], report_tables.setup_label(row), row["run_id"],
+            _trial_settings(request.tracking_uri, row["run_id"]),
+        )
+        for row in rows
+    ]  # fmt: skip
+    plan = Plan(
+        request.tracking_uri, request.resources or {"cpu": 1}, request.storage_path,
+        request.max_concurrent,
     )  # fmt: skip
-    scores.to_csv(folder / "confirmation.csv", index=False)
-    content.confirmation = summary_table(scores, request.metric)
-    content.verdicts = [comparison.verdict() for comparison in comparisons]
-    content.winner_details["confirmation"] = "; ".join(content.verdicts)
+    return confirm(candidates, request.seeds, request.metric, sweep, plan)
+
+
+def _add_confirmation(
+    content: ReportContent, confirmation: Confirmation, trials: pd.DataFrame, request
+) -> None:
+    """The confirmed verdict becomes the headline; the table and comparisons back it."""
+    metric, ranking = request.metric, confirmation.ranking
+    labels = {
+        c: report_tables.setup_label(report_tables.best_of(trials, c, metric))
+        for c in ranking.means
+    }
+    baseline = request.baseline if request.baseline in ranking.means else None
+    content.winner_line = ranking.verdict(baseline=baseline, labels=labels, metric=metric)
+    content.confirmation = report_tables.confirmation_table(confirmation.scores, metric)
+    content.verdicts = report_tables.comparison_lines(ranking, labels, metric)
+    leader_scores = confirmation.scores[confirmation.scores["criterion"] == ranking.leader]
+    mean, sd = mean_sd(leader_scores[f"test_{metric}"].dropna().tolist())
+    content.winner_details[f"confirmed dev {metric}"] = (
+        f"{mean:.2f} ± {sd:.2f} over {len(leader_scores)} seeds"
+    )
+    content.notes += [
+        f"Confirmation: {confirmation.trained} run(s) trained by this report, the others re-used "
+        "from MLflow. Each run is scored on KLUE dev at its best selection-split epoch.",
+        *confirmation.notes,
+    ]
 
 
 def _trial_settings(uri: str, run_id: str) -> TrialSettings:
@@ -215,6 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, TrackingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: finished confirmation seeds are kept in MLflow; run the same report "
+            "again to train only the rest",
+            file=sys.stderr,
+        )
+        return 130
     print((folder / "report.md").read_text(encoding="utf-8").split("\n## Figures")[0])
     print(f"report written to {folder}/ (report.html, report.md, trials.csv, best_config.yaml)")
     return 0
@@ -231,10 +275,10 @@ def _request(args: argparse.Namespace) -> ReportRequest:
             parent_run_id=find_sweep_run(
                 config.tracking.uri, config.tracking.experiment, config.experiment.name, args.run_id
             ),
-            metric=config.search.metric, mode=config.search.mode,
-            scope=args.scope or report.scope, max_t=max_epochs(config),
+            metric=config.search.metric,
+            scope=args.scope or report.scope, max_t=config.max_epochs(),
             confirm_top_k=report.confirm_top_k if args.confirm is None else args.confirm,
-            seeds=args.seeds or report.seeds,
+            seeds=args.seeds or report.seeds, baseline=report.baseline,
             resources={"cpu": config.resources.cpu, "gpu": config.resources.gpu},
             storage_path=config.storage.path, max_concurrent=config.search.max_concurrent,
         )  # fmt: skip
@@ -245,8 +289,13 @@ def _request(args: argparse.Namespace) -> ReportRequest:
     return ReportRequest(
         tracking_uri=args.tracking_uri,
         parent_run_id=find_sweep_run(args.tracking_uri, args.experiment or "", None, args.run_id),
-        scope=args.scope or "best", confirm_top_k=args.confirm or 0, seeds=args.seeds or 3,
+        scope=args.scope or "best", **_confirm_flags(args),
     )  # fmt: skip
+
+
+def _confirm_flags(args: argparse.Namespace) -> dict[str, int]:
+    flags = {"confirm_top_k": args.confirm, "seeds": args.seeds}
+    return {key: value for key, value in flags.items() if value is not None}
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -262,7 +311,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", help="output folder (default reports/<sweep name>/)")
     parser.add_argument(
-        "--confirm", type=int, metavar="K", help="re-train the top-K criteria over seeds"
+        "--confirm",
+        type=int,
+        metavar="K",
+        help="re-train the top-K criteria (plus ce) over seeds; 0: single seed, not confirmed",
     )
     parser.add_argument("--seeds", type=int, metavar="N", help="seeds per criterion (>= 2)")
     return parser.parse_args(argv)

@@ -1,0 +1,160 @@
+"""``python -m search.compare --config FILE``: fixed loss setups compared over paired seeds.
+
+    python -m search.compare --config configs/seed_question.yaml [--set key=value ...]
+
+No search: each setup under ``setups`` (a criterion with its parameters, optionally train
+knobs) is trained with the same seeds 1..``report.seeds`` and ranked by dev score with the
+statistics the report's confirmation uses (``search.statistics.rank_criteria``). The runs are
+MLflow child runs of one parent run named ``experiment.name``; running the same config again
+re-uses every finished seed. The verdict is printed and written to
+``<storage.path>/<experiment.name>/comparison.md`` (also on the parent run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from pydantic import Field
+
+from search.config import SweepConfig
+from search.report_tables import comparison_lines, confirmation_table
+from search.summary import markdown_table
+from trainable.yaml_config import ConfigError, add_config_arguments, load_config
+
+CONFIG_HASH_TAG = "compare.config_hash"
+
+
+class CompareConfig(SweepConfig):
+    """A sweep config whose search is replaced by a fixed list of setups."""
+
+    setups: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="each {criterion: NAME, its parameters..., train knobs...}; one per criterion",
+    )
+
+
+def load_compare_config(path: str, overrides: list[str]) -> CompareConfig:
+    """Load and check every setup against the criteria registry and the train schema."""
+    config = load_config(path, CompareConfig, overrides)
+    problems = [] if config.tracking.uri else ["tracking.uri: the comparison is kept in MLflow"]
+    if len(config.setups) < 2:
+        problems.append("setups: give at least two setups to compare")
+    criteria = [setup.get("criterion") for setup in config.setups]
+    if len(set(criteria)) != len(criteria):
+        problems.append(f"setups: one setup per criterion, got {criteria}")
+    base = config.trial_settings()
+    for index, setup in enumerate(config.setups):
+        try:
+            base.with_sampled(setup)
+        except ConfigError as error:
+            problems += [f"setups[{index}]: {problem}" for problem in error.problems]
+    if problems:
+        raise ConfigError(path, problems)
+    return config
+
+
+def run_comparison(config: CompareConfig) -> str:
+    """Train what MLflow lacks, rank on dev, return the verdict as Markdown."""
+    from search.confirm import Candidate, Plan, confirm  # Ray and torch load from here on
+    from trainable.tracking import SweepRun, probe_server, read_sweep
+
+    uri, metric = config.tracking.uri, config.search.metric
+    probe_server(uri)
+    sweep_run = SweepRun.open(
+        config.tracking, config.experiment.name, {CONFIG_HASH_TAG: _identity(config)},
+        run_id=_earlier_run(config),
+    )  # fmt: skip
+    base = config.trial_settings()
+    candidates = [
+        Candidate(setup["criterion"], _label(setup), f"setup:{_label(setup)}",
+                  base.with_sampled(setup))
+        for setup in config.setups
+    ]  # fmt: skip
+    plan = Plan(
+        uri, {"cpu": config.resources.cpu, "gpu": config.resources.gpu}, config.storage.path,
+        config.search.max_concurrent,
+    )  # fmt: skip
+    sweep = read_sweep(uri, sweep_run.run_id)
+    confirmation = confirm(candidates, config.report.seeds, metric, sweep, plan)
+    labels = {c.criterion: c.label for c in candidates}
+    baseline = config.report.baseline if config.report.baseline in labels else None
+    lines = [
+        f"# Comparison — {config.experiment.name}",
+        "",
+        f"**{confirmation.ranking.verdict(baseline=baseline, labels=labels, metric=metric)}**",
+        "",
+        markdown_table(confirmation_table(confirmation.scores, metric)),
+        "",
+        *(f"- {line}" for line in comparison_lines(confirmation.ranking, labels, metric)),
+        "",
+        f"Each run is scored on KLUE dev at its best selection-split epoch; "
+        f"{confirmation.trained} run(s) trained now, the others re-used from MLflow.",
+        *confirmation.notes,
+    ]
+    text = "\n".join(lines) + "\n"
+    folder = config.storage.path / config.experiment.name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "comparison.md").write_text(text, encoding="utf-8")
+    confirmation.scores.to_csv(folder / "comparison.csv", index=False)
+    sweep_run.finish(text)
+    return text
+
+
+def _earlier_run(config: CompareConfig) -> str | None:
+    """The parent run of an earlier comparison with this very config, so its seeds are re-used."""
+    from mlflow.tracking import MlflowClient
+
+    experiment = MlflowClient(config.tracking.uri).get_experiment_by_name(
+        config.tracking.experiment
+    )
+    if experiment is None:
+        return None
+    runs = MlflowClient(config.tracking.uri).search_runs(
+        [experiment.experiment_id],
+        f"tags.`{CONFIG_HASH_TAG}` = '{_identity(config)}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def _identity(config: CompareConfig) -> str:
+    """The config's hash with the seed count left out: asking for more seeds later re-uses the
+    seeds already trained."""
+    report = config.report.model_copy(update={"seeds": 0})
+    return config.model_copy(update={"report": report}).config_hash()
+
+
+def _label(setup: dict[str, Any]) -> str:
+    params = ", ".join(f"{key}={value}" for key, value in setup.items() if key != "criterion")
+    return f"{setup['criterion']} ({params})" if params else setup["criterion"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m search.compare", description=__doc__.splitlines()[0].split(": ", 1)[1]
+    )
+    add_config_arguments(parser, "report.seeds=3")
+    args = parser.parse_args(argv)
+    from trainable.model import ModelLoadError
+    from trainable.records import DataError
+    from trainable.tracking import TrackingError
+
+    try:
+        text = run_comparison(load_compare_config(args.config, args.set))
+    except (ConfigError, DataError, ModelLoadError, TrackingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: finished seeds are kept in MLflow; run again to finish", file=sys.stderr
+        )
+        return 130
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

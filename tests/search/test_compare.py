@@ -1,0 +1,79 @@
+"""``python -m search.compare``: fixed setups over paired seeds, tracked in MLflow, re-used."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.compare import load_compare_config
+from tests.search.test_sweep import TINY_MODEL
+from trainable.yaml_config import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SEED_QUESTION = REPO / "configs" / "seed_question.yaml"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (["setups=[{criterion: ce}, {criterion: ce}]"], "one setup per criterion"),
+        (["setups=[{criterion: ce}]"], "at least two setups"),
+        (["setups=[{criterion: ce}, {criterion: focal, gamma: -1}]"], "gamma must be >= 0"),
+        (["setups=[{criterion: ce}, {criterion: focal, gama: 1}]"], "'gama' is not a parameter"),
+        (["tracking.uri=null"], "kept in MLflow"),
+    ],
+)
+def test_bad_setups_are_refused_naming_the_problem(overrides, words):
+    with pytest.raises(ConfigError) as error:
+        load_compare_config(str(SEED_QUESTION), overrides)
+    assert words in str(error.value)
+
+
+def test_the_seed_question_compares_the_seed_team_setups_at_five_epochs():
+    config = load_compare_config(str(SEED_QUESTION), [])
+    assert [setup["criterion"] for setup in config.setups] == ["ce", "focal", "label_smoothing"]
+    assert config.train.num_train_epochs == 5 and config.report.seeds == 5
+    label_smoothing = config.trial_settings().with_sampled(config.setups[2]).criterion.params
+    assert label_smoothing == {"smoothing": 0.5, "convention": "seed"}
+
+
+@pytest.mark.slow
+def test_comparison_trains_paired_seeds_and_reuses_them(raw_train, slice_dir, tmp_path):
+    folder = slice_dir(raw_train[:400], raw_train[400:500])
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    overrides = [
+        f"data.dir={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.train_subsample=null",
+        "data.test_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
+        "train.num_train_epochs=1", f"storage.path={tmp_path / 'results'}",
+        f"tracking.uri={store}", "search.metric=auprc",
+        "setups=[{criterion: ce}, {criterion: focal, gamma: 2.0}]",
+    ]  # fmt: skip
+
+    def compare(seeds: int) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "search.compare", "--config", str(SEED_QUESTION)]
+        for override in [*overrides, f"report.seeds={seeds}"]:
+            command += ["--set", override]
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    first = compare(seeds=2)
+    assert "confirmation: training 4 run(s)" in first.stdout
+    assert "ce" in first.stdout and "focal (gamma=2.0)" in first.stdout
+    again = compare(seeds=3)
+    assert "confirmation: training 2 run(s)" in again.stdout  # seeds 1 and 2 were kept
+
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("klue-re-seed-question").experiment_id
+    runs = client.search_runs([experiment])
+    parents = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    children = [run for run in runs if "mlflow.parentRunId" in run.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 6 and {run.info.status for run in children} == {"FINISHED"}
+    assert sorted((r.data.params["criterion"], r.data.tags["seed"]) for r in children) == sorted(
+        (criterion, str(seed)) for criterion in ("ce", "focal") for seed in (1, 2, 3)
+    )
+    written = (tmp_path / "results" / "seed-question" / "comparison.md").read_text()
+    assert "3 seeds" in written and ("beats" in written or "No criterion" in written)
