@@ -12,7 +12,7 @@ export KLUE_RE_DIR
 # Keep every Ray address on 127.0.0.1 for local runs and tests (DESIGN §6).
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
-.PHONY: install test test-fast lint format quickstart train bench clean
+.PHONY: install test test-fast lint format quickstart seed-question train bench clean
 
 install: $(STAMP)
 
@@ -40,11 +40,16 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## The offline demo sweep (8 trials on real KLUE, a fresh experiment name each run), then its report.
+## The offline demo sweep (8 trials on real KLUE, a fresh experiment name each run), then its
+## report, which confirms the two best criteria and ce over 3 paired seeds.
 quickstart: install
 	@name=quickstart-$$(date +%Y%m%d-%H%M%S); \
 	$(BIN)/python -m search.run --config configs/quickstart.yaml --set experiment.name=$$name && \
 	$(BIN)/python -m search.report --config configs/quickstart.yaml --set experiment.name=$$name
+
+## The seed team's question (CE vs their focal and label smoothing), 5 paired seeds, no search.
+seed-question: install
+	$(BIN)/python -m search.compare --config configs/seed_question.yaml
 
 ## One training run of the quickstart config, without a sweep.
 train: install

@@ -134,17 +134,19 @@ def _label(setup: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m search.compare", description=__doc__.splitlines()[0].split(": ", 1)[1]
+        prog="python -m search.compare",
+        description="Compare fixed loss setups over paired seeds (no search).",
     )
     add_config_arguments(parser, "report.seeds=3")
     args = parser.parse_args(argv)
+    from search.confirm import ConfirmationError
     from trainable.model import ModelLoadError
     from trainable.records import DataError
     from trainable.tracking import TrackingError
 
     try:
         text = run_comparison(load_compare_config(args.config, args.set))
-    except (ConfigError, DataError, ModelLoadError, TrackingError) as error:
+    except (ConfigError, DataError, ModelLoadError, TrackingError, ConfirmationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

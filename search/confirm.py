@@ -23,13 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from ray import tune
 
 from search.report_tables import best_of, criterion_table, scored_epoch
 from search.statistics import Ranking, rank_criteria
-from trainable.data import prepare_data
 from trainable.directions import direction
-from trainable.session import start_ray
 from trainable.settings import TrialSettings
 from trainable.tracking import (
     CONFIRMATION_STAGE,
@@ -41,9 +38,12 @@ from trainable.tracking import (
     delete_runs,
     read_sweep,
 )
-from trainable.train import train_fn
 
 FINISHED = "FINISHED"
+
+
+class ConfirmationError(RuntimeError):
+    """No confirmation run finished: nothing to rank (the runs' errors are in MLflow)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,10 @@ def confirm(
             rows.append({"criterion": candidate.criterion, "seed": seed, **_score(record, metric)})
     scores = pd.DataFrame(rows)
     if scores.empty:
-        raise RuntimeError("no confirmation run finished; see the trials' errors above")
+        raise ConfirmationError(
+            f"no confirmation run finished ({'; '.join(notes[:3])}); their errors are on the "
+            "confirmation runs in MLflow (tag error)"
+        )
     dev = f"test_{metric}"
     by_criterion = {
         criterion: dict(zip(group["seed"], group[dev], strict=True))
@@ -139,6 +142,11 @@ def _score(record: TrialRecord, metric: str) -> dict[str, Any]:
 def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, plan: Plan) -> None:
     """One Tune run over the jobs, each a child run of the sweep's parent in MLflow. Scores
     live in MLflow; checkpoints serve retries only and are deleted once the runs end."""
+    from ray import tune  # Ray and torch load only when something is trained
+
+    from trainable.data import prepare_data
+    from trainable.session import start_ray
+
     settings_list = [_job_settings(c, seed, sweep, plan) for c, seed in jobs]
     data = prepare_data(settings_list[0])  # one sweep, one data preparation for every run
     print(f"confirmation: training {len(jobs)} run(s) ...", flush=True)
@@ -198,4 +206,6 @@ def _job_settings(candidate: Candidate, seed: int, sweep: SweepRecord, plan: Pla
 
 
 def _run_one(config: dict[str, Any], *, settings_list: list[TrialSettings], data) -> None:
+    from trainable.train import train_fn
+
     train_fn({}, settings=settings_list[config["index"]], data=data)

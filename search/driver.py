@@ -2,10 +2,11 @@
 
 Order of events (the config is already resolved and checked by ``search.config``) → prepare the
 data once → start or join Ray → refuse what cannot work (``search.preflight``) → open the MLflow
-parent run → build the Tuner (Optuna TPE over the define-by-run space, ASHA on epochs, one
-checkpoint kept per trial) → run, or restore and resume → send MLflow records trials could not
-→ summarize the best trial per criterion (printed, ``<storage>/<name>/summary.md``, and on the
-parent run). Trials live in ``trainable/``.
+parent run (with the split's guids and the data files) → build the Tuner (Optuna TPE over the
+define-by-run space, told each trial's best epoch, its study in ``optuna.db``; ASHA on epochs,
+every trial on the schedule of the longest; one checkpoint kept per trial) → run, or restore and
+resume → send MLflow records trials could not → summarize the best trial per criterion (printed,
+``<storage>/<name>/summary.md``, and on the parent run). Trials live in ``trainable/``.
 """
 
 from __future__ import annotations

@@ -18,13 +18,20 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import yaml
 
 from search import report_plots, report_tables
 from search.config import ReportSettings, load_sweep_config
+from search.confirm import (
+    Candidate,
+    Confirmation,
+    ConfirmationError,
+    Plan,
+    candidate_trials,
+    confirm,
+)
 from search.report_render import ReportContent, write_html, write_markdown
 from search.statistics import mean_sd
 from trainable.settings import TrialSettings
@@ -38,9 +45,6 @@ from trainable.tracking import (
     read_sweep,
 )
 from trainable.yaml_config import ConfigError, add_config_arguments, dump_yaml, validate_config
-
-if TYPE_CHECKING:
-    from search.confirm import Confirmation
 
 
 @dataclass
@@ -170,13 +174,6 @@ def _per_class(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest)
 
 
 def _confirm(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest) -> Confirmation:
-    from search.confirm import (  # Ray and torch load only when confirming
-        Candidate,
-        Plan,
-        candidate_trials,
-        confirm,
-    )
-
     rows = candidate_trials(trials, request.metric, request.confirm_top_k, request.baseline)
     candidates = [
         Candidate(
@@ -249,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         request = _request(args)
         folder = build_report(request, Path(args.out) if args.out else None)
-    except (ConfigError, TrackingError) as error:
+    except (ConfigError, TrackingError, ConfirmationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
