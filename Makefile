@@ -9,7 +9,8 @@ PYTEST_ARGS ?=
 # The KLUE RE files live outside the repo; this default is the layout CI and dev machines share.
 KLUE_RE_DIR ?= ../shared/data/klue_re
 export KLUE_RE_DIR
-# Keep every Ray address on 127.0.0.1 for local runs and tests (DESIGN §6).
+# Keep every Ray address on 127.0.0.1 for local runs and tests: without it Ray binds its GCS
+# and raylets to the machine's network address even for a local ray.init().
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
 .PHONY: install test test-fast lint format quickstart seed-question train bench clean

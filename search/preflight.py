@@ -53,7 +53,7 @@ def check_resources(config: SweepConfig) -> None:
                 f"the Ray cluster has {most:g}"
             )
     if problems:
-        raise ConfigError("resources", problems)
+        raise ConfigError("ray cluster", problems)
 
 
 def check_cluster_reach(config: SweepConfig) -> None:

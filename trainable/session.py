@@ -1,6 +1,6 @@
 """The trial side's one adapter around Ray Tune: report, resume, identity, and a 1-trial run.
 
-Current APIs only (Ray 2.60): ``ray.tune.report`` / ``ray.tune.get_checkpoint`` /
+Current APIs only: ``ray.tune.report`` / ``ray.tune.get_checkpoint`` /
 ``ray.tune.Checkpoint`` inside the function trainable, never ``ray.train.report`` or ``ray.air``.
 """
 
@@ -17,8 +17,9 @@ from ray import tune
 
 from trainable.directions import direction
 
-# Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (DESIGN §6;
-# checked with Ray 2.60 on Linux). Must be in the environment before ray.init starts Ray.
+# Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (checked
+# with Ray 2.60 on Linux; by default Ray binds to the network address even for ray.init()).
+# Must be in the environment before ray.init starts Ray.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 

@@ -1,7 +1,7 @@
 """A real multi-node Ray cluster on loopback for the cluster and node-loss tests.
 
 ``ray start`` binds to the machine's network address, which tests never use, and refuses to add
-worker nodes under ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (DESIGN §6); Ray's own
+worker nodes under ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``; Ray's own
 ``ray.cluster_utils.Cluster`` starts a real GCS and one raylet per node, all on 127.0.0.1.
 """
 

@@ -2,16 +2,14 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from search.compare import load_compare_config
-from tests.search.test_sweep import TINY_MODEL
+from tests.helpers import REPO, TINY_MODEL
 from trainable.yaml_config import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
 SEED_QUESTION = REPO / "configs" / "seed_question.yaml"
 
 

@@ -2,15 +2,14 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from search.compare import load_compare_config
 from search.config import load_sweep_config
+from tests.helpers import REPO
 from trainable.yaml_config import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "configs" / "quickstart.yaml"
 
 MALFORMED = [

@@ -6,16 +6,12 @@ NaN cases are marked slow.
 
 import subprocess
 import time
-from pathlib import Path
 
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import free_port
-from tests.search.test_sweep import sweep_command, sweep_runs, wait_for_finished_trials
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO, free_port, sweep_command, sweep_runs, wait_for_finished_trials
 
 
 def run(command, timeout=600):
@@ -54,10 +50,8 @@ def test_resources_the_cluster_can_never_meet_are_refused(small):
     command = sweep_command(folder, tmp_path, f"sqlite:///{tmp_path / 'm.db'}", "gpu")
     done = run([*command, "--set", "resources.gpu=1"], timeout=300)
     assert done.returncode == 2
-    assert (
-        "error: resources: resources.gpu: a trial asks for 1 GPU but the largest node of the "
-        "Ray cluster has 0" in done.stderr
-    )
+    words = ("resources.gpu", "1 GPU", "largest node", "has 0")
+    assert any(all(w in line for w in words) for line in done.stderr.splitlines())
     assert not list((tmp_path / "results").glob("gpu/train_fn_*"))
 
 
@@ -90,7 +84,7 @@ def test_a_failing_trial_is_retried_then_errored_and_the_sweep_finishes(small):
     study = optuna.load_study(
         study_name="faults", storage=f"sqlite:///{tmp_path / 'results' / 'faults' / 'optuna.db'}"
     )
-    states = {t.params["criterion"]: t.state for t in study.trials}
+    states = {t.params["criterion"]: t.state for t in study.trials if t.params}
     assert states == {"ce": optuna.trial.TrialState.COMPLETE, "focal": optuna.trial.TrialState.FAIL}
 
 

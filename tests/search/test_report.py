@@ -5,18 +5,15 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import write_klue_slice
-from tests.search.test_sweep import sweep_command
+from tests.helpers import REPO, sweep_command, write_klue_slice
 from trainable.settings import SWEEP_ONLY_SECTIONS, TrialSettings
 from trainable.yaml_config import load_config
 
-REPO = Path(__file__).resolve().parents[2]
 EXPERIMENT = "report-test"
 # A tiny encoder on 450 examples predicts no relation at all (micro-F1 0 for every trial, a
 # tie); AUPRC still ranks the trials, so these tests select on it.

@@ -1,15 +1,14 @@
 """The compiled define-by-run space: conditional parameters appear only under their condition."""
 
 import pickle
-from pathlib import Path
 
 import optuna
 import pytest
 
 from search.config import load_sweep_config
 from search.space import DefineByRun, describe, tpe_sampler
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SIX_CRITERIA = [
     "search.space.criterion.choice=[ce, focal, label_smoothing, class_balanced, poly1, logit_adjusted]",
     "search.space.gamma.when={criterion: [focal, class_balanced]}",

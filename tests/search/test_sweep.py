@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -18,44 +17,9 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.helpers import REPO, sweep_command, sweep_runs, wait_for_finished_trials
+
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
-TINY_MODEL = [
-    "model.scratch.num_layers=1", "model.scratch.hidden_size=64", "model.scratch.num_heads=2",
-    "model.scratch.intermediate_size=128", "model.scratch.vocab_size=2000",
-]  # fmt: skip
-
-
-def sweep_command(folder: Path, tmp_path: Path, server: str, experiment: str, *extra: str):
-    overrides = [
-        f"data.dir={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.train_subsample=null",
-        "data.test_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
-        f"storage.path={tmp_path / 'results'}", f"tracking.uri={server}",
-        f"tracking.experiment={experiment}", f"experiment.name={experiment}", *extra,
-    ]  # fmt: skip
-    command = [sys.executable, "-m", "search.run", "--config", "configs/quickstart.yaml"]
-    for override in overrides:
-        command += ["--set", override]
-    return command
-
-
-def sweep_runs(client: MlflowClient, experiment: str):
-    experiment_id = client.get_experiment_by_name(experiment).experiment_id
-    runs = client.search_runs([experiment_id], max_results=1000)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return parents, children
-
-
-def wait_for_finished_trials(sweep, client: MlflowClient, experiment: str, count: int) -> None:
-    """Poll MLflow until ``count`` trial runs finished (or the sweep process ended)."""
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and sweep.poll() is None:
-        if client.get_experiment_by_name(experiment) and (
-            sum(r.info.status == "FINISHED" for r in sweep_runs(client, experiment)[1]) >= count
-        ):
-            return
-        time.sleep(1)
 
 
 def test_sweep_tracks_every_trial_under_one_parent_run(

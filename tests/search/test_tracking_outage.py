@@ -17,11 +17,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import start_mlflow_server, stop_mlflow_server
-from tests.search.test_sweep import sweep_command, sweep_runs
+from tests.helpers import REPO, start_mlflow_server, stop_mlflow_server, sweep_command, sweep_runs
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
 EPOCHS = 3
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TRAIN
+from tests.helpers import TRAIN
 from trainable.records import Record, load_records
 
 

@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import REPO
 from trainable.settings import SWEEP_ONLY_SECTIONS, TrialSettings
 from trainable.yaml_config import ConfigError, load_config
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path, text):

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.helpers import REPO
 from trainable import session
 from trainable.data import prepare_data
 from trainable.settings import TrialSettings
 from trainable.train import METRIC, train_fn
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
 TINY = {
     "num_layers": 1,
     "hidden_size": 64,

@@ -1,6 +1,6 @@
 """The one adapter around MLflow: a parent run per sweep, a child run per trial, and reading back.
 
-Ray's ``MLflowLoggerCallback`` has no parent run and duplicates runs after a restore (DESIGN §6),
+Ray's ``MLflowLoggerCallback`` has no parent run and duplicates runs after a restore,
 so each trial opens its own run under the sweep's parent (tag ``mlflow.parentRunId``) and tags it
 ``ray.trial_id``; a restarted trial looks that tag up and continues the same run. ``MlflowClient``
 is used, not the fluent API, so nothing depends on process-global "active run" state.

@@ -1,0 +1,112 @@
+"""Plain helpers the tests share (fixtures live in the conftest files): the repo root, KLUE
+slices, a real MLflow server on 127.0.0.1, and the sweep command line the end-to-end tests run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+REPO = Path(__file__).resolve().parents[1]
+QUICKSTART = REPO / "configs" / "quickstart.yaml"
+TRAIN, DEV, RELATIONS = "klue-re-v1.1_train.json", "klue-re-v1.1_dev.json", "relation_list.json"
+
+
+def write_klue_slice(
+    folder: Path, klue_dir: Path, train: list[dict], dev: list[dict] | None = None
+) -> Path:
+    """A KLUE-format folder holding the given train/dev records (dev: train's first 50)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RELATIONS).write_bytes((klue_dir / RELATIONS).read_bytes())
+    for name, records in ((TRAIN, train), (DEV, dev if dev is not None else train[:50])):
+        (folder / name).write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_mlflow_server(folder: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``mlflow server`` on 127.0.0.1 keeping its store in ``folder`` (a restart on the
+    same folder and port serves the same runs); return it and its URI once it answers."""
+    port = port or free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination", str(folder / "artifacts"), "--workers", "1",
+    ]  # fmt: skip
+    with (folder / "server.log").open("a") as log:
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    return server, uri
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                stop_mlflow_server(server)
+                raise RuntimeError((folder / "server.log").read_text()[-3000:]) from None
+            time.sleep(0.5)
+
+
+def stop_mlflow_server(server: subprocess.Popen) -> None:
+    """Stop the server and its web-server workers (its own process group)."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+TINY_MODEL = [
+    "model.scratch.num_layers=1", "model.scratch.hidden_size=64", "model.scratch.num_heads=2",
+    "model.scratch.intermediate_size=128", "model.scratch.vocab_size=2000",
+]  # fmt: skip
+
+
+def sweep_command(folder: Path, tmp_path: Path, server: str, experiment: str, *extra: str):
+    overrides = [
+        f"data.dir={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.train_subsample=null",
+        "data.test_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
+        f"storage.path={tmp_path / 'results'}", f"tracking.uri={server}",
+        f"tracking.experiment={experiment}", f"experiment.name={experiment}", *extra,
+    ]  # fmt: skip
+    command = [sys.executable, "-m", "search.run", "--config", str(QUICKSTART)]
+    for override in overrides:
+        command += ["--set", override]
+    return command
+
+
+def sweep_runs(client: MlflowClient, experiment: str):
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    runs = client.search_runs([experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def wait_for_finished_trials(sweep, client: MlflowClient, experiment: str, count: int) -> None:
+    """Poll MLflow until ``count`` trial runs finished (or the sweep process ended)."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and sweep.poll() is None:
+        if client.get_experiment_by_name(experiment) and (
+            sum(r.info.status == "FINISHED" for r in sweep_runs(client, experiment)[1]) >= count
+        ):
+            return
+        time.sleep(1)
