@@ -6,14 +6,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from trainable.data import (
-    _shared_sentences_note,
-    prepare_data,
-    stratified_group_take,
-    stratified_take,
-)
+from trainable.data import prepare_data
 from trainable.records import DataError, load_records
 from trainable.settings import TrialSettings
+from trainable.splits import shared_sentences_note, stratified_group_take, stratified_take
 
 
 def test_stratified_take_is_exact_proportional_and_seeded():
@@ -89,7 +85,7 @@ def test_by_example_holdout_of_full_klue_train_leaks_sentences(full_train):
 
 def test_klue_dev_shares_132_sentences_with_train(full_train, klue_dir, label_names):
     dev = load_records(klue_dir / "klue-re-v1.1_dev.json", label_names, dedupe=False)[0]
-    assert _shared_sentences_note(dev, full_train).startswith("test shares 132 sentences")
+    assert shared_sentences_note(dev, full_train).startswith("test shares 132 sentences")
 
 
 def _settings(folder, tmp_path, **data):
