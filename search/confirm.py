@@ -36,7 +36,7 @@ from trainable.tracking import (
     SweepRecord,
     TrialRecord,
     delete_runs,
-    read_sweep,
+    read_confirmations,
 )
 
 FINISHED = "FINISHED"
@@ -96,7 +96,7 @@ def confirm(
         stale = [r.run_id for r in sweep.confirmations if r.status != FINISHED]
         delete_runs(plan.tracking_uri, stale)  # interrupted attempts: their seeds run again
         _train(jobs, metric, sweep, plan)
-        done = _finished(read_sweep(plan.tracking_uri, sweep.parent_run_id).confirmations)
+        done = _finished(read_confirmations(plan.tracking_uri, sweep.parent_run_id))
     rows, notes = [], []
     for candidate in candidates:
         for seed in wanted:

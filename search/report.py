@@ -33,7 +33,6 @@ from search.confirm import (
     confirm,
 )
 from search.report_render import ReportContent, write_html, write_markdown
-from search.statistics import mean_sd
 from trainable.settings import TrialSettings
 from trainable.tracking import (
     METRIC_TAG,
@@ -202,11 +201,10 @@ def _add_confirmation(
     content.winner_line = ranking.verdict(baseline=baseline, labels=labels, metric=metric)
     content.confirmation = report_tables.confirmation_table(confirmation.scores, metric)
     content.verdicts = report_tables.comparison_lines(ranking, labels, metric)
-    leader_scores = confirmation.scores[confirmation.scores["criterion"] == ranking.leader]
-    mean, sd = mean_sd(leader_scores[f"test_{metric}"].dropna().tolist())
-    content.winner_details[f"confirmed dev {metric}"] = (
-        f"{mean:.2f} ± {sd:.2f} over {len(leader_scores)} seeds"
+    mean, sd, seeds = (
+        table[ranking.leader] for table in (ranking.means, ranking.sds, ranking.seeds)
     )
+    content.winner_details[f"confirmed dev {metric}"] = f"{mean:.2f} ± {sd:.2f} over {seeds} seeds"
     content.notes += [
         f"Confirmation: {confirmation.trained} run(s) trained by this report, the others re-used "
         "from MLflow. Each run is scored on KLUE dev at its best selection-split epoch.",

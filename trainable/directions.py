@@ -8,7 +8,6 @@ go the same way as their selection-split name. Pure Python: cheap enough for ``-
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Literal
 
 import pandas as pd
@@ -43,12 +42,6 @@ def direction(metric: str) -> Direction:
 def is_better(candidate: float, incumbent: float, metric: str) -> bool:
     """Strictly better in the metric's direction."""
     return candidate > incumbent if direction(metric) == "max" else candidate < incumbent
-
-
-def best_of(values: Iterable[float], metric: str) -> float:
-    """The best value in the metric's direction."""
-    pick = max if direction(metric) == "max" else min
-    return pick(values)
 
 
 def best_first(frame: pd.DataFrame, column: str, metric: str | None = None) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from trainable.tracking.reading import (
     download_artifact,
     find_sweep_run,
     log_folder,
+    read_confirmations,
     read_sweep,
 )
 from trainable.tracking.sweep_run import SweepRun
@@ -55,5 +56,6 @@ __all__ = [
     "is_outage",
     "log_folder",
     "probe_server",
+    "read_confirmations",
     "read_sweep",
 ]

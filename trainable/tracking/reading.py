@@ -73,6 +73,13 @@ def read_sweep(uri: str, parent_run_id: str) -> SweepRecord:
     )
 
 
+def read_confirmations(uri: str, parent_run_id: str) -> list[TrialRecord]:
+    """Only the confirmation runs of a sweep: what the report re-reads after training them."""
+    sweep = SweepRun(MlflowClient(tracking_uri=uri), parent_run_id, "")
+    sweep.experiment_id = sweep.client.get_run(parent_run_id).info.experiment_id
+    return [_record(sweep.client, run) for run in sweep.confirmation_runs()]
+
+
 def _record(client: MlflowClient, run) -> TrialRecord:
     history = {
         key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
