@@ -29,10 +29,10 @@ import trainable.data  # noqa: E402
 from losses import build_criterion  # noqa: E402
 from search.config import load_sweep_config  # noqa: E402
 from search.driver import run_sweep  # noqa: E402
+from trainable.common.settings import TrialSettings  # noqa: E402
 from trainable.data import prepare_data  # noqa: E402
 from trainable.hf_trainer import build_trainer  # noqa: E402
 from trainable.model import build_model  # noqa: E402
-from trainable.settings import TrialSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -31,10 +31,10 @@ from transformers import TrainerCallback
 # Run as `python bench/trainable.py`, this folder would shadow the `trainable` package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 from losses import build_criterion  # noqa: E402
+from trainable.common.settings import TrialSettings  # noqa: E402
 from trainable.data import PreparedData, prepare_data  # noqa: E402
 from trainable.hf_trainer import build_trainer  # noqa: E402
 from trainable.model import build_model  # noqa: E402
-from trainable.settings import TrialSettings  # noqa: E402
 
 SEED_MAX_LENGTH = 256
 

@@ -21,7 +21,7 @@ from pydantic import Field
 from search.config import SweepConfig
 from search.report_tables import comparison_lines, confirmation_table
 from search.summary import markdown_table
-from trainable.yaml_config import ConfigError, add_config_arguments, load_config
+from trainable.common.yaml_config import ConfigError, add_config_arguments, load_config
 
 CONFIG_HASH_TAG = "compare.config_hash"
 
@@ -58,7 +58,7 @@ def load_compare_config(path: str, overrides: list[str]) -> CompareConfig:
 def run_comparison(config: CompareConfig) -> str:
     """Train what MLflow lacks, rank on dev, return the verdict as Markdown."""
     from search.confirm import Candidate, Plan, confirm  # Ray and torch load from here on
-    from trainable.tracking import SweepRun, probe_server, read_sweep
+    from trainable.common.tracking import SweepRun, probe_server, read_sweep
 
     uri, metric = config.tracking.uri, config.search.metric
     probe_server(uri)
@@ -140,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     add_config_arguments(parser, "report.seeds=3")
     args = parser.parse_args(argv)
     from search.confirm import ConfirmationError
+    from trainable.common.tracking import TrackingError
     from trainable.model import ModelLoadError
     from trainable.records import DataError
-    from trainable.tracking import TrackingError
 
     try:
         text = run_comparison(load_compare_config(args.config, args.set))

@@ -1,7 +1,7 @@
 """The sweep config: the trial's settings plus the search, resources, Ray and failure sections.
 
 ``load_sweep_config`` reads YAML (with ``${ENV}`` and ``--set`` overrides, see
-``trainable.yaml_config``), validates every section, then checks the search space against the
+``trainable.common.yaml_config``), validates every section, then checks the search space against the
 criteria registry and the train schema, reporting every problem at once, one line each, before
 Ray starts. Imports neither ray nor optuna, so ``--dry-run`` answers in about a second.
 """
@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from trainable.directions import DIRECTIONS, Direction, direction
-from trainable.settings import Section, TrialSettings
-from trainable.yaml_config import ConfigError, load_config
+from trainable.common.directions import DIRECTIONS, Direction, direction
+from trainable.common.settings import Section, TrialSettings
+from trainable.common.yaml_config import ConfigError, load_config
 
 
 class SpaceParam(Section):
@@ -84,7 +84,7 @@ class SearchSettings(Section):
     metric: str = Field(
         "micro_f1",
         description="selection-split metric the search optimizes; its direction (max for "
-        "scores, min for ce_loss) comes from trainable.directions",
+        "scores, min for ce_loss) comes from trainable.common.directions",
     )
     num_samples: PositiveInt = Field(8, description="trials in the sweep")
     max_concurrent: PositiveInt = Field(

@@ -26,9 +26,9 @@ import pandas as pd
 
 from search.report_tables import best_of, criterion_table, scored_epoch
 from search.statistics import Ranking, rank_criteria
-from trainable.directions import direction
-from trainable.settings import TrialSettings
-from trainable.tracking import (
+from trainable.common.directions import direction
+from trainable.common.settings import TrialSettings
+from trainable.common.tracking import (
     CONFIRMATION_STAGE,
     CONFIRMS_TAG,
     SEED_TAG,
@@ -144,8 +144,8 @@ def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, p
     live in MLflow; checkpoints serve retries only and are deleted once the runs end."""
     from ray import tune  # Ray and torch load only when something is trained
 
+    from trainable.common.ray_tune import start_ray
     from trainable.data import prepare_data
-    from trainable.session import start_ray
 
     settings_list = [_job_settings(c, seed, sweep, plan) for c, seed in jobs]
     data = prepare_data(settings_list[0])  # one sweep, one data preparation for every run

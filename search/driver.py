@@ -25,9 +25,8 @@ from search import space as search_space
 from search.config import SweepConfig
 from search.searcher import SelectionScoreOptunaSearch
 from search.summary import best_per_criterion, to_markdown, trial_table
-from trainable.data import prepare_data
-from trainable.session import start_ray
-from trainable.tracking import (
+from trainable.common.ray_tune import start_ray
+from trainable.common.tracking import (
     METRIC_TAG,
     OUTBOX_DIR,
     SweepRun,
@@ -36,8 +35,9 @@ from trainable.tracking import (
     is_outage,
     probe_server,
 )
+from trainable.common.yaml_config import ConfigError
+from trainable.data import prepare_data
 from trainable.train import train_fn
-from trainable.yaml_config import ConfigError
 
 SWEEP_STATE = "sweep.json"  # beside Tune's own state: the parent run and the config hash
 OPTUNA_STUDY = "optuna.db"  # the Optuna study, every trial's state and per-epoch values

@@ -17,8 +17,8 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from search.config import SweepConfig
-from trainable.tracking import TrackingError, probe_server
-from trainable.yaml_config import ConfigError
+from trainable.common.tracking import TrackingError, probe_server
+from trainable.common.yaml_config import ConfigError
 
 NODE_ANSWER_TIMEOUT_S = 120  # a node busy starting a worker process still answers well within this
 SERVER_SCHEMES = ("http", "https", "databricks")  # tracking URIs other machines can reach

@@ -33,8 +33,8 @@ from search.confirm import (
     confirm,
 )
 from search.report_render import ReportContent, write_html, write_markdown
-from trainable.settings import TrialSettings
-from trainable.tracking import (
+from trainable.common.settings import TrialSettings
+from trainable.common.tracking import (
     METRIC_TAG,
     SweepRecord,
     TrackingError,
@@ -43,7 +43,12 @@ from trainable.tracking import (
     log_folder,
     read_sweep,
 )
-from trainable.yaml_config import ConfigError, add_config_arguments, dump_yaml, validate_config
+from trainable.common.yaml_config import (
+    ConfigError,
+    add_config_arguments,
+    dump_yaml,
+    validate_config,
+)
 
 
 @dataclass

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from trainable.directions import best_first
-from trainable.tracking import SweepRecord
+from trainable.common.directions import best_first
+from trainable.common.tracking import SweepRecord
 
 COLORS = {
     "ce": "#4c72b0", "focal": "#dd8452", "label_smoothing": "#55a868",

@@ -14,8 +14,8 @@ import pandas as pd
 
 from losses import list_criteria
 from search.statistics import Ranking, mean_sd
-from trainable.directions import DIRECTIONS, best_first, best_row, direction
-from trainable.tracking import SweepRecord, TrialRecord
+from trainable.common.directions import DIRECTIONS, best_first, best_row, direction
+from trainable.common.tracking import SweepRecord, TrialRecord
 
 SCORES = (
     *DIRECTIONS,

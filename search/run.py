@@ -13,7 +13,7 @@ import sys
 
 from search import space as search_space
 from search.config import load_sweep_config
-from trainable.yaml_config import ConfigError, add_config_arguments, dump_yaml
+from trainable.common.yaml_config import ConfigError, add_config_arguments, dump_yaml
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from search.driver import run_sweep  # Ray, torch and transformers load only from here on
+    from trainable.common.tracking import TrackingError
     from trainable.model import ModelLoadError
     from trainable.records import DataError
-    from trainable.tracking import TrackingError
 
     try:
         summary = run_sweep(config, resume=args.resume)

@@ -11,7 +11,7 @@ from typing import Any
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
-from trainable.directions import is_better
+from trainable.common.directions import is_better
 
 
 class SelectionScoreOptunaSearch(OptunaSearch):

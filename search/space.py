@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from losses import build_criterion, list_criteria
 from search.config import SpaceParam, SweepConfig
-from trainable.settings import TrainSettings
+from trainable.common.settings import TrainSettings
 
 TRAIN_KNOBS = (
     "learning_rate", "num_train_epochs", "batch_size", "warmup_ratio", "weight_decay",

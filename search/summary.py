@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from trainable.directions import best_first
+from trainable.common.directions import best_first
 
 SHOWN_METRICS = ("micro_f1", "auprc", "test_micro_f1", "test_auprc")
 

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from trainable.common.settings import TrialSettings
 from trainable.markers import mark_entities
 from trainable.model import build_tokenizer
 from trainable.records import DataError, Record, load_label_names, load_records
-from trainable.settings import TrialSettings
 from trainable.splits import (
     hold_out,
     selection_note,

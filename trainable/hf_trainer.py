@@ -23,9 +23,9 @@ from transformers import (
     TrainingArguments,
 )
 
+from trainable.common.settings import TrainSettings
 from trainable.data import PreparedData
 from trainable.metrics import klue_re_metrics
-from trainable.settings import TrainSettings
 
 EVAL_SPLITS = ("selection", "test")
 EpochHandler = Callable[[int, dict[str, dict[str, Any]], Path], None]

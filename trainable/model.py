@@ -30,8 +30,8 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from trainable.common.settings import ModelSettings
 from trainable.markers import MARKER_SYMBOLS
-from trainable.settings import ModelSettings
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 

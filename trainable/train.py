@@ -21,14 +21,14 @@ import torch
 from transformers import set_seed
 
 from losses import build_criterion
-from trainable import session
+from trainable.common import ray_tune
+from trainable.common.settings import SWEEP_ONLY_SECTIONS, TrialSettings
+from trainable.common.tracking import NODE_TAG, TrialRun
+from trainable.common.yaml_config import ConfigError, add_config_arguments, dump_yaml, load_config
 from trainable.data import PreparedData, prepare_data
 from trainable.hf_trainer import build_trainer
 from trainable.model import ModelLoadError, build_model
 from trainable.records import DataError
-from trainable.settings import SWEEP_ONLY_SECTIONS, TrialSettings
-from trainable.tracking import NODE_TAG, TrialRun
-from trainable.yaml_config import ConfigError, add_config_arguments, dump_yaml, load_config
 
 METRIC = "micro_f1"
 HEADLINE = ("micro_f1", "auprc", "accuracy", "ce_loss")
@@ -50,7 +50,7 @@ def train_fn(
     data = data if data is not None else prepare_data(settings)
     seed = settings.train.effective_seed(settings.experiment.seed)
     set_seed(seed)
-    torch.set_num_threads(session.cpu_budget())  # no oversubscription when trials share a node
+    torch.set_num_threads(ray_tune.cpu_budget())  # no oversubscription when trials share a node
 
     model = build_model(settings.model, data.tokenizer, data.num_labels)
     criterion = build_criterion(
@@ -61,17 +61,17 @@ def train_fn(
     )
     run = TrialRun.open(
         settings.tracking,
-        session.trial_id(),
-        session.trial_name(),
+        ray_tune.trial_id(),
+        ray_tune.trial_name(),
         logged_params(settings),
-        tags={NODE_TAG: session.node_id(), **settings.tracking.tags},  # the latest attempt's node
+        tags={NODE_TAG: ray_tune.node_id(), **settings.tracking.tags},  # the latest attempt's node
         experiment_dir=settings.storage.path / settings.experiment.name,
     )
     if run is not None:
         run.log_text(dump_yaml(settings), "trial_settings.yaml")
 
-    work_dir = session.trial_dir() / "hf"
-    resume_from = session.restored_checkpoint(into=work_dir / "resume")
+    work_dir = ray_tune.trial_dir() / "hf"
+    resume_from = ray_tune.restored_checkpoint(into=work_dir / "resume")
 
     reported_epochs: list[int] = []
 
@@ -82,7 +82,7 @@ def train_fn(
         if run is not None:
             per_class = {split: by_split[split]["per_class_f1"] for split in ("selection", "test")}
             run.log_epoch(epoch, metrics, per_class)
-        session.report(metrics, checkpoint_dir)
+        ray_tune.report(metrics, checkpoint_dir)
         if settings.debug.should_fail(epoch, resumed=resume_from is not None, sampled=config):
             raise InjectedFailure(f"debug.fail_at_epoch: failing after epoch {epoch}")
 
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print("\n".join(data.notes), flush=True)
-    results = session.run_single_trial(
+    results = ray_tune.run_single_trial(
         train_fn, {}, name=settings.experiment.name, storage_path=settings.storage.path,
         metric=METRIC, settings=settings, data=data,
     )  # fmt: skip

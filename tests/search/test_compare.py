@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from search.compare import load_compare_config
 from tests.helpers import REPO, TINY_MODEL
-from trainable.yaml_config import ConfigError
+from trainable.common.yaml_config import ConfigError
 
 SEED_QUESTION = REPO / "configs" / "seed_question.yaml"
 

@@ -8,7 +8,7 @@ import pytest
 from search.compare import load_compare_config
 from search.config import load_sweep_config
 from tests.helpers import REPO
-from trainable.yaml_config import ConfigError
+from trainable.common.yaml_config import ConfigError
 
 QUICKSTART = REPO / "configs" / "quickstart.yaml"
 

@@ -11,8 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import REPO, sweep_command, write_klue_slice
-from trainable.settings import SWEEP_ONLY_SECTIONS, TrialSettings
-from trainable.yaml_config import load_config
+from trainable.common.settings import SWEEP_ONLY_SECTIONS, TrialSettings
+from trainable.common.yaml_config import load_config
 
 EXPERIMENT = "report-test"
 # A tiny encoder on 450 examples predicts no relation at all (micro-F1 0 for every trial, a

@@ -6,9 +6,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from trainable.common.settings import TrialSettings
 from trainable.data import prepare_data
 from trainable.records import DataError, load_records
-from trainable.settings import TrialSettings
 from trainable.splits import shared_sentences_note, stratified_group_take, stratified_take
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, BertTokenizer
 
+from trainable.common.settings import ModelSettings
 from trainable.markers import mark_entities
 from trainable.model import ModelLoadError, build_model, build_tokenizer
-from trainable.settings import ModelSettings
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -65,7 +65,7 @@ def test_unloadable_model_is_a_clear_error(tmp_path):
 SCRATCH_TOKENIZER_FINGERPRINT = """
 import hashlib, json, sys
 from trainable.model import build_tokenizer
-from trainable.settings import ModelSettings
+from trainable.common.settings import ModelSettings
 texts = json.load(sys.stdin)
 settings = ModelSettings(name_or_path="scratch", scratch={"vocab_size": 3000})
 tokenizer = build_tokenizer(settings, texts, max_length=128)

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO
-from trainable.settings import SWEEP_ONLY_SECTIONS, TrialSettings
-from trainable.yaml_config import ConfigError, load_config
+from trainable.common.settings import SWEEP_ONLY_SECTIONS, TrialSettings
+from trainable.common.yaml_config import ConfigError, load_config
 
 
 def write(tmp_path, text):

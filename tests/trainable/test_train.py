@@ -13,9 +13,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import REPO
-from trainable import session
+from trainable.common import ray_tune
+from trainable.common.settings import TrialSettings
 from trainable.data import prepare_data
-from trainable.settings import TrialSettings
 from trainable.train import METRIC, train_fn
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
         debug={"fail_at_epoch": 1},
     )  # fmt: skip
     data = prepare_data(settings)
-    results = session.run_single_trial(
+    results = ray_tune.run_single_trial(
         train_fn, {"criterion": "focal", "gamma": 1.0, "learning_rate": 2e-3},
         name="trial-test", storage_path=tmp_path / "results", metric=METRIC, max_failures=1,
         settings=settings, data=data,
@@ -122,7 +122,7 @@ def test_trials_differing_only_in_epochs_meet_a_rung_at_the_same_schedule_point(
     def epoch_one(epochs: int, schedule: int | None) -> dict:
         settings = tiny_settings(folder, tmp_path)
         settings.train.schedule_epochs = schedule
-        results = session.run_single_trial(
+        results = ray_tune.run_single_trial(
             train_fn, {"num_train_epochs": epochs, "warmup_ratio": 0.2},
             name=f"schedule-{epochs}-{schedule}", storage_path=tmp_path / "results",
             metric=METRIC, settings=settings, data=prepare_data(settings),

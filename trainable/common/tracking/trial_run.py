@@ -21,8 +21,8 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from trainable.settings import TrackingSettings
-from trainable.tracking.client import (
+from trainable.common.settings import TrackingSettings
+from trainable.common.tracking.client import (
     PARENT_TAG,
     TRIAL_ID_TAG,
     bounded_requests,

@@ -15,7 +15,7 @@ from typing import Any
 import ray
 from ray import tune
 
-from trainable.directions import direction
+from trainable.common.directions import direction
 
 # Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (checked
 # with Ray 2.60 on Linux; by default Ray binds to the network address even for ray.init()).

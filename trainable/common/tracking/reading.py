@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from mlflow.tracking import MlflowClient
 
-from trainable.tracking.client import SWEEP_TAG, TrackingError
-from trainable.tracking.sweep_run import SweepRun
+from trainable.common.tracking.client import SWEEP_TAG, TrackingError
+from trainable.common.tracking.sweep_run import SweepRun
 
 
 @dataclass

@@ -10,7 +10,7 @@ is used, not the fluent API, so nothing depends on process-global "active run" s
 - ``reading``: the report's view of a finished sweep.
 """
 
-from trainable.tracking.client import (
+from trainable.common.tracking.client import (
     CONFIRMATION_STAGE,
     CONFIRMS_TAG,
     METRIC_TAG,
@@ -22,7 +22,7 @@ from trainable.tracking.client import (
     is_outage,
     probe_server,
 )
-from trainable.tracking.reading import (
+from trainable.common.tracking.reading import (
     SweepRecord,
     TrialRecord,
     delete_runs,
@@ -32,8 +32,8 @@ from trainable.tracking.reading import (
     read_confirmations,
     read_sweep,
 )
-from trainable.tracking.sweep_run import SweepRun
-from trainable.tracking.trial_run import OUTBOX_DIR, TrialRun, flush_outboxes
+from trainable.common.tracking.sweep_run import SweepRun
+from trainable.common.tracking.trial_run import OUTBOX_DIR, TrialRun, flush_outboxes
 
 __all__ = [
     "CONFIRMATION_STAGE",

@@ -9,8 +9,8 @@ from typing import Any
 from mlflow.entities import Dataset, DatasetInput, InputTag, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from trainable.settings import TrackingSettings
-from trainable.tracking.client import (
+from trainable.common.settings import TrackingSettings
+from trainable.common.tracking.client import (
     CONFIRMATION_STAGE,
     PARENT_TAG,
     STAGE_TAG,

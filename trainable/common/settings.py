@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from trainable.yaml_config import ConfigError, CwdRelative, resolve_path, validate_config
+from trainable.common.yaml_config import ConfigError, CwdRelative, resolve_path, validate_config
 
 KLUE_RE_DIR_ENV = "KLUE_RE_DIR"
 # Top-level sections of a sweep config that only the sweep driver reads; a single training run
