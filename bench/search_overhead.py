@@ -113,7 +113,7 @@ def main() -> None:
     print(f"sweep ÷ bare             {sweep_seconds / sum(bare):8.3f}")
     print(
         f"tokenization: {tokenized_in_sweep} split tokenizations in the driver for the whole "
-        f"sweep (train, selection, test: once), {len(cache_entries)} prepared-data cache entry; "
+        f"sweep (train, selection, dev: once), {len(cache_entries)} prepared-data cache entry; "
         f"trials receive the prepared data through Ray's object store and tokenize nothing"
     )
 

@@ -116,7 +116,7 @@ def main() -> None:
     settings = TrialSettings.model_validate(
         {
             "data": {
-                "train_subsample": args.examples, "test_subsample": 200,
+                "train_subsample": args.examples, "dev_subsample": 200,
                 "max_length": SEED_MAX_LENGTH, "holdout_fraction": 0.05,
             },
             "model": {"name_or_path": "scratch"},

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from trainable.common.directions import DIRECTIONS, Direction, direction
+from trainable.common.directions import DIRECTIONS, Direction, base_name, direction
 from trainable.common.settings import Section, TrialSettings
 from trainable.common.yaml_config import ConfigError, load_config
 
@@ -186,10 +186,10 @@ def load_sweep_config(path: str | Path, overrides: Iterable[str] = ()) -> SweepC
 
 def check_metric(config: SweepConfig) -> list[str]:
     search = config.search
-    name = search.metric.removeprefix("test_")
-    if search.metric.startswith("test_"):
+    name = base_name(search.metric)
+    if name != search.metric:
         return [
-            f"search.metric: {search.metric!r} selects on the test split; select on "
+            f"search.metric: {search.metric!r} selects on KLUE dev; select on "
             f"{name!r} (the selection split) or set data.selection: dev"
         ]
     if name not in DIRECTIONS:

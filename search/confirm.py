@@ -111,7 +111,7 @@ def confirm(
             f"no confirmation run finished ({'; '.join(notes[:3])}); their errors are on the "
             "confirmation runs in MLflow (tag error)"
         )
-    dev = f"test_{metric}"
+    dev = f"dev_{metric}"
     by_criterion = {
         criterion: dict(zip(group["seed"], group[dev], strict=True))
         for criterion, group in scores.dropna(subset=[dev]).groupby("criterion", sort=False)
@@ -134,7 +134,7 @@ def _score(record: TrialRecord, metric: str) -> dict[str, Any]:
     return {
         "epoch": epoch,
         metric: record.history.get(metric, {}).get(epoch),
-        f"test_{metric}": record.history.get(f"test_{metric}", {}).get(epoch),
+        f"dev_{metric}": record.history.get(f"dev_{metric}", {}).get(epoch),
         "run_id": record.run_id,
     }
 

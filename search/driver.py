@@ -249,7 +249,7 @@ def _summarize(
     notes = [
         f"{len(results)} trials: {len(results) - len(errored)} finished or stopped early, "
         f"{len(errored)} errored (never ranked). Selected on `{search.metric}` (selection "
-        "split); `test_` columns are KLUE dev, reported only.",
+        "split); `dev_` columns are KLUE dev, reported only.",
         "Each trial is one training seed, so this ranking is not confirmed: `python -m "
         "search.report` re-trains the top criteria over seeds and says how sure it is.",
         *(f"Errored: trial {r.metrics.get('trial_id')}: {_error_line(r.error)}" for r in errored),

@@ -136,8 +136,8 @@ def _content(sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, request:
     return ReportContent(
         title=f"Loss sweep report — {sweep.name}",
         winner_line=f"Best single-seed trial (single seed, not confirmed): {setup} — selection "
-        f"{metric} {best[metric]:.2f}, dev {metric} {best['test_' + metric]:.2f}, dev AUPRC "
-        f"{best['test_auprc']:.2f}. One training seed cannot tell criteria apart; confirm "
+        f"{metric} {best[metric]:.2f}, dev {metric} {best['dev_' + metric]:.2f}, dev AUPRC "
+        f"{best['dev_auprc']:.2f}. One training seed cannot tell criteria apart; confirm "
         "with --confirm K --seeds N.",
         winner_details={
             "setup": setup,
@@ -146,9 +146,9 @@ def _content(sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, request:
             "learning rate": best["learning_rate"],
             "scored epoch": int(best["epoch"]),
             f"selection {metric} (sweep seed)": best[metric],
-            f"dev {metric} (sweep seed)": best[f"test_{metric}"],
+            f"dev {metric} (sweep seed)": best[f"dev_{metric}"],
             "selection AUPRC (sweep seed)": best["auprc"],
-            "dev AUPRC (sweep seed)": best["test_auprc"],
+            "dev AUPRC (sweep seed)": best["dev_auprc"],
             "MLflow run": f"{request.tracking_uri} run {best['run_id']}",
         },
         criteria=report_tables.criterion_table(trials, metric),
@@ -172,7 +172,7 @@ def _per_class(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest)
             except Exception:  # an artifact store without the file: the figure says "none"
                 continue
             table = pd.read_csv(path)
-            dev = table[table["split"] == "test"].set_index("label")["f1"]
+            dev = table[table["split"] == "dev"].set_index("label")["f1"]
             series[criterion] = dev
     return series
 

@@ -29,7 +29,7 @@ def score_vs_parameter(trials: pd.DataFrame, criterion: str, parameter: str, met
         return _empty(figure, axes, f"no scored {criterion} trials in this sweep")
     axes.scatter(subset[parameter], subset[metric], label=f"selection {metric}", color="#4c72b0")
     axes.scatter(
-        subset[parameter], subset[f"test_{metric}"], label=f"dev {metric}", marker="x",
+        subset[parameter], subset[f"dev_{metric}"], label=f"dev {metric}", marker="x",
         color="#dd8452",
     )  # fmt: skip
     axes.set(xlabel=parameter, ylabel=metric, title=f"{criterion}: {metric} vs {parameter}")
@@ -64,7 +64,7 @@ def learning_curves(sweep: SweepRecord, trials: pd.DataFrame, metric: str, top: 
         history = histories[row["run_id"]]
         color = COLORS.get(row["criterion"])
         label = f"{row['criterion']} {row['trial_id']}"
-        for key, style in ((metric, "-"), (f"test_{metric}", "--")):
+        for key, style in ((metric, "-"), (f"dev_{metric}", "--")):
             points = sorted(history.get(key, {}).items())
             if points:
                 epochs, values = zip(*points, strict=True)

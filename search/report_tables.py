@@ -2,7 +2,7 @@
 
 Pure pandas over the ``SweepRecord`` read from MLflow (the source of truth). A trial's score is
 taken at its best epoch by the selection metric (``scope="best"``, the default: what the sweep
-selected on) or at its last epoch (``scope="last"``); its test (KLUE dev) scores are read at that
+selected on) or at its last epoch (``scope="last"``); its KLUE dev scores are read at that
 same epoch, never chosen by looking at dev.
 """
 
@@ -19,7 +19,7 @@ from trainable.common.tracking import SweepRecord, TrialRecord
 
 SCORES = (
     *DIRECTIONS,
-    *(f"test_{name}" for name in DIRECTIONS),
+    *(f"dev_{name}" for name in DIRECTIONS),
 )  # each selection metric, on dev too
 
 
@@ -143,7 +143,7 @@ def confirmation_table(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
     rows = []
     for criterion, group in scores.groupby("criterion", sort=False):
         selection_mean, selection_sd = mean_sd(group[metric].dropna().tolist())
-        dev_mean, dev_sd = mean_sd(group[f"test_{metric}"].dropna().tolist())
+        dev_mean, dev_sd = mean_sd(group[f"dev_{metric}"].dropna().tolist())
         rows.append({
             "criterion": criterion, "seeds": len(group),
             f"{metric} mean": selection_mean, f"{metric} sd": selection_sd,

@@ -9,7 +9,7 @@ import pandas as pd
 
 from trainable.common.directions import best_first
 
-SHOWN_METRICS = ("micro_f1", "auprc", "test_micro_f1", "test_auprc")
+SHOWN_METRICS = ("micro_f1", "auprc", "dev_micro_f1", "dev_auprc")
 
 
 def best_per_criterion(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -26,7 +26,7 @@ def trial_table(
 ) -> pd.DataFrame:
     """Normalise Tune's per-trial dataframe: ``criterion``, ``params``, the selection ``metric``
     and the usual scores (selection and dev), and the MLflow run id."""
-    shown = list(dict.fromkeys((metric, *SHOWN_METRICS, f"test_{metric}")))
+    shown = list(dict.fromkeys((metric, *SHOWN_METRICS, f"dev_{metric}")))
     config_columns = [c for c in results.columns if c.startswith("config/")]
     rows = []
     for _, row in results.iterrows():

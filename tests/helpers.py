@@ -83,7 +83,7 @@ TINY_MODEL = [
 def sweep_command(folder: Path, tmp_path: Path, server: str, experiment: str, *extra: str):
     overrides = [
         f"data.dir={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.train_subsample=null",
-        "data.test_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
+        "data.dev_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
         f"storage.path={tmp_path / 'results'}", f"tracking.uri={server}",
         f"tracking.experiment={experiment}", f"experiment.name={experiment}", *extra,
     ]  # fmt: skip

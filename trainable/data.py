@@ -5,8 +5,8 @@ also cached on disk, keyed by everything that shapes it (data file hashes, marke
 tokenizer, split settings, seed), so re-running a sweep or a single trial skips the work.
 
 Splits: ``train`` (what the model fits), ``selection`` (what the search selects on: a stratified,
-seeded holdout of train grouped by sentence, identical for every trial; or the test split when
-``selection: dev``) and ``test`` (KLUE dev: always evaluated and reported, never selected on under
+seeded holdout of train grouped by sentence, identical for every trial; or KLUE dev when
+``selection: dev``) and ``dev`` (KLUE dev: always evaluated and reported, never selected on under
 ``holdout``). KLUE train holds several entity pairs per sentence, so an example-level holdout
 would score the search on sentences the model trained on; the holdout keeps each sentence whole.
 """
@@ -39,7 +39,7 @@ from trainable.splits import (
 )
 
 logger = logging.getLogger(__name__)
-CACHE_FORMAT = 3  # bump when PreparedData's layout or the scratch tokenizer changes
+CACHE_FORMAT = 4  # bump when PreparedData's layout or the scratch tokenizer changes
 
 
 class RelationDataset(torch.utils.data.Dataset):
@@ -79,7 +79,7 @@ class PreparedData:
     class_counts: list[int]  # of the train split, in label order: feeds count-based criteria
     fingerprint: str
     notes: list[str] = field(default_factory=list)  # what loading and tokenizing reported
-    # role ("train", "test", "relations") -> (absolute path, sha256 hex): the data's identity
+    # role ("train", "dev", "relations") -> (absolute path, sha256 hex): the data's identity
     source_files: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
@@ -91,10 +91,10 @@ def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> Prepared
     """Build (or load from the disk cache) everything a trial needs from the data."""
     data = settings.data
     folder = data.resolved_dir()
-    files = [folder / data.train_file, folder / data.test_file, folder / data.relation_file]
+    files = [folder / data.train_file, folder / data.dev_file, folder / data.relation_file]
     sources = {
         role: (str(path.resolve()), _file_hash(path))
-        for role, path in zip(("train", "test", "relations"), files, strict=True)
+        for role, path in zip(("train", "dev", "relations"), files, strict=True)
     }
     fingerprint = _fingerprint(settings, [digest for _, digest in sources.values()])
     cache = data.resolved_cache_dir() / fingerprint
@@ -112,7 +112,7 @@ def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> Prepared
 def _prepare(
     settings: TrialSettings,
     train_file: Path,
-    test_file: Path,
+    dev_file: Path,
     relation_file: Path,
     fingerprint: str,
 ) -> PreparedData:
@@ -121,25 +121,25 @@ def _prepare(
     train, train_report = load_records(
         train_file, label_names, on_bad_record=data.on_bad_record, dedupe=data.dedupe
     )
-    test, test_report = load_records(
-        test_file, label_names, on_bad_record=data.on_bad_record, dedupe=False
+    dev, dev_report = load_records(
+        dev_file, label_names, on_bad_record=data.on_bad_record, dedupe=False
     )
-    notes = [train_report.summary(), test_report.summary()]
+    notes = [train_report.summary(), dev_report.summary()]
     if data.train_subsample:
         train = subsample(train, data.train_subsample, seed)
-    if data.test_subsample:
-        test = subsample(test, data.test_subsample, seed)
-    notes.append(shared_sentences_note(test, train))
+    if data.dev_subsample:
+        dev = subsample(dev, data.dev_subsample, seed)
+    notes.append(shared_sentences_note(dev, train))
     if data.selection == "holdout":
         train, selection = hold_out(train, _holdout_size(train, data), seed)
     else:
-        selection = test
+        selection = dev
     notes.append(selection_note(selection, train, data.selection))
     marked_train = [mark_entities(r, data.marker).text for r in train]
     tokenizer = build_tokenizer(settings.model, marked_train, data.max_length)
     label_ids = {name: index for index, name in enumerate(label_names)}
     splits = {}
-    for name, records in (("train", train), ("selection", selection), ("test", test)):
+    for name, records in (("train", train), ("selection", selection), ("dev", dev)):
         splits[name], truncated = _tokenize(
             records, tokenizer, data.marker, data.max_length, label_ids
         )
@@ -197,7 +197,7 @@ def _fingerprint(settings: TrialSettings, file_hashes: list[str]) -> str:
         "seed": settings.experiment.seed,
         **data.model_dump(include={
             "marker", "max_length", "selection", "holdout_fraction", "train_subsample",
-            "test_subsample", "dedupe", "on_bad_record",
+            "dev_subsample", "dedupe", "on_bad_record",
         }),
     }  # fmt: skip
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]

@@ -1,7 +1,7 @@
 """The one adapter around HF ``Trainer``: arguments, metrics hook and the per-epoch callback.
 
 The Trainer owns the loop (we write none): dynamic padding (``DataCollatorWithPadding``),
-length-grouped batches, mixed precision on GPU, per-epoch evaluation of the selection and test
+length-grouped batches, mixed precision on GPU, per-epoch evaluation of the selection and dev
 splits, one local checkpoint per epoch (``save_total_limit=1``). After each epoch's checkpoint is
 written, ``on_epoch(epoch, metrics_by_split, checkpoint_dir)`` is called: the trial reports there.
 """
@@ -27,7 +27,7 @@ from trainable.common.settings import TrainSettings
 from trainable.data import PreparedData
 from trainable.metrics import klue_re_metrics
 
-EVAL_SPLITS = ("selection", "test")
+EVAL_SPLITS = ("selection", "dev")
 EpochHandler = Callable[[int, dict[str, dict[str, Any]], Path], None]
 
 

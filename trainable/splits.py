@@ -94,13 +94,13 @@ def _greedy_groups(matrix: np.ndarray, target: np.ndarray, count: int) -> list[i
     return chosen
 
 
-def shared_sentences_note(test: list[Record], train: list[Record]) -> str:
-    """KLUE dev reuses some train sentences: reported (the test score is read with it), kept."""
+def shared_sentences_note(dev: list[Record], train: list[Record]) -> str:
+    """KLUE dev reuses some train sentences: reported (the dev score is read with it), kept."""
     seen = {r.sentence for r in train}
-    shared = {r.sentence for r in test} & seen
-    examples = sum(r.sentence in seen for r in test)
+    shared = {r.sentence for r in dev} & seen
+    examples = sum(r.sentence in seen for r in dev)
     return (
-        f"test shares {len(shared)} sentences ({examples} examples) with train "
+        f"dev shares {len(shared)} sentences ({examples} examples) with train "
         "(reported, not dropped)"
     )
 
@@ -108,7 +108,7 @@ def shared_sentences_note(test: list[Record], train: list[Record]) -> str:
 def selection_note(selection: list[Record], train: list[Record], mode: str) -> str:
     sentences = {r.sentence for r in selection}
     shared = len(sentences & {r.sentence for r in train})
-    kind = "holdout of train grouped by sentence" if mode == "holdout" else "the test split"
+    kind = "holdout of train grouped by sentence" if mode == "holdout" else "KLUE dev"
     return (
         f"selection: {kind}, {len(selection)} examples, {len(sentences)} sentences "
         f"({shared} also in train)"

@@ -80,7 +80,7 @@ def train_fn(
         metrics = epoch_metrics(epoch, by_split)
         print(format_epoch(metrics), flush=True)
         if run is not None:
-            per_class = {split: by_split[split]["per_class_f1"] for split in ("selection", "test")}
+            per_class = {split: by_split[split]["per_class_f1"] for split in ("selection", "dev")}
             run.log_epoch(epoch, metrics, per_class)
         ray_tune.report(metrics, checkpoint_dir)
         if settings.debug.should_fail(epoch, resumed=resume_from is not None, sampled=config):
@@ -151,10 +151,10 @@ def logged_params(settings: TrialSettings) -> dict[str, Any]:
 
 
 def epoch_metrics(epoch: int, by_split: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Selection metrics keep plain names; test metrics get ``test_``; the criterion's own
+    """Selection metrics keep plain names; KLUE dev metrics get ``dev_``; the criterion's own
     (not comparable) eval loss is ``criterion_loss``."""
     metrics: dict[str, float] = {"epoch": epoch}
-    for split, prefix in (("selection", ""), ("test", "test_")):
+    for split, prefix in (("selection", ""), ("dev", "dev_")):
         scores = by_split[split]
         for name in (*HEADLINE, "auprc_classes_skipped"):
             metrics[prefix + name] = float(scores[name])
@@ -168,7 +168,7 @@ def epoch_metrics(epoch: int, by_split: dict[str, dict[str, Any]]) -> dict[str, 
 def format_epoch(metrics: dict[str, float]) -> str:
     parts = [f"epoch {int(metrics['epoch'])}"]
     parts += [f"{name} {metrics[name]:.2f}" for name in HEADLINE]
-    parts += [f"test_{name} {metrics['test_' + name]:.2f}" for name in HEADLINE]
+    parts += [f"dev_{name} {metrics['dev_' + name]:.2f}" for name in HEADLINE]
     return " | ".join(parts)
 
 
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _metrics_table(frame) -> str:
-    columns = ["epoch", *HEADLINE, *(f"test_{name}" for name in HEADLINE)]
+    columns = ["epoch", *HEADLINE, *(f"dev_{name}" for name in HEADLINE)]
     return frame[columns].to_string(index=False, float_format=lambda v: f"{v:.2f}")
 
 

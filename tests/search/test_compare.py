@@ -43,7 +43,7 @@ def test_comparison_trains_paired_seeds_and_reuses_them(raw_train, slice_dir, tm
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     overrides = [
         f"data.dir={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.train_subsample=null",
-        "data.test_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
+        "data.dev_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
         "train.num_train_epochs=1", f"storage.path={tmp_path / 'results'}",
         f"tracking.uri={store}", "search.metric=auprc",
         "setups=[{criterion: ce}, {criterion: focal, gamma: 2.0}]",

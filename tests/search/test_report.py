@@ -121,7 +121,7 @@ def test_confirmation_retrains_top_criteria_and_ce_on_paired_seeds_and_reuses_th
         (row.criterion, str(row.seed)) for row in scores.itertuples()
     }
 
-    means = scores.groupby("criterion")[f"test_{METRIC}"].mean()
+    means = scores.groupby("criterion")[f"dev_{METRIC}"].mean()
     leader = means.idxmax()  # the confirmed leader by dev mean, not the sweep's argmax
     report = (out / "report.md").read_text()
     headline = report.splitlines()[2]
@@ -161,7 +161,7 @@ def test_best_config_validates_and_runs(swept):
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "test_micro_f1" in run.stdout
+    assert "dev_micro_f1" in run.stdout
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -85,7 +85,7 @@ def test_by_example_holdout_of_full_klue_train_leaks_sentences(full_train):
 
 def test_klue_dev_shares_132_sentences_with_train(full_train, klue_dir, label_names):
     dev = load_records(klue_dir / "klue-re-v1.1_dev.json", label_names, dedupe=False)[0]
-    assert shared_sentences_note(dev, full_train).startswith("test shares 132 sentences")
+    assert shared_sentences_note(dev, full_train).startswith("dev shares 132 sentences")
 
 
 def _settings(folder, tmp_path, **data):
@@ -126,7 +126,7 @@ def test_source_files_and_notes_identify_the_data(raw_train, slice_dir, tmp_path
     prepared = prepare_data(_settings(folder, tmp_path), use_cache=False)
     for role, name in (
         ("train", "klue-re-v1.1_train.json"),
-        ("test", "klue-re-v1.1_dev.json"),
+        ("dev", "klue-re-v1.1_dev.json"),
         ("relations", "relation_list.json"),
     ):
         path = folder / name
@@ -136,7 +136,7 @@ def test_source_files_and_notes_identify_the_data(raw_train, slice_dir, tmp_path
         )
     shared = {r["sentence"] for r in dev} & {r["sentence"] for r in train}
     assert shared
-    assert f"test shares {len(shared)} sentences" in "\n".join(prepared.notes)
+    assert f"dev shares {len(shared)} sentences" in "\n".join(prepared.notes)
     selection = prepared.splits["selection"]
     assert any(f"{len(selection)} examples" in note for note in prepared.notes)
 
@@ -153,7 +153,7 @@ def test_a_holdout_needing_part_of_a_sentence_is_an_error(raw_train, slice_dir, 
 def test_selection_dev_selects_on_the_test_split(small):
     folder, tmp_path = small
     prepared = prepare_data(_settings(folder, tmp_path, selection="dev"), use_cache=False)
-    assert prepared.splits["selection"].guids == prepared.splits["test"].guids
+    assert prepared.splits["selection"].guids == prepared.splits["dev"].guids
 
 
 def test_entity_positions_point_at_the_start_markers(small):
@@ -189,8 +189,8 @@ def test_disk_cache_returns_the_same_data_and_keys_on_settings(small):
 def test_subsamples_are_stratified_slices(small):
     folder, tmp_path = small
     prepared = prepare_data(
-        _settings(folder, tmp_path, train_subsample=300, test_subsample=100), use_cache=False
+        _settings(folder, tmp_path, train_subsample=300, dev_subsample=100), use_cache=False
     )
     splits = prepared.splits
     assert len(splits["train"]) + len(splits["selection"]) == 300
-    assert len(splits["test"]) == 100
+    assert len(splits["dev"]) == 100

@@ -65,7 +65,7 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     frame = result.metrics_dataframe
     assert frame["epoch"].tolist() == [1, 2]  # epoch 1 was not re-run after the failure
     for name in ("micro_f1", "auprc", "accuracy", "ce_loss"):
-        assert frame[name].notna().all() and frame[f"test_{name}"].notna().all()
+        assert frame[name].notna().all() and frame[f"dev_{name}"].notna().all()
     state = json.loads((Path(result.checkpoint.path) / "trainer_state.json").read_text())
     assert state["epoch"] == 2.0
     assert (Path(result.checkpoint.path) / "model.safetensors").is_file()
@@ -77,7 +77,7 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     assert child.data.tags["ray.trial_id"] == result.metrics["trial_id"]
     assert child.data.params["criterion"] == "focal" and float(child.data.params["gamma"]) == 1.0
     assert float(child.data.params["learning_rate"]) == 2e-3
-    history = client.get_metric_history(child.info.run_id, "test_micro_f1")
+    history = client.get_metric_history(child.info.run_id, "dev_micro_f1")
     assert sorted(m.step for m in history) == [1, 2]
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "per_class_f1")}
     assert artifacts == {"per_class_f1/epoch_001.csv", "per_class_f1/epoch_002.csv"}
@@ -87,7 +87,7 @@ def test_standalone_entry_prints_the_metrics_table(raw_train, slice_dir, tmp_pat
     folder = slice_dir(raw_train[:400], raw_train[400:500])
     overrides = {
         "data.dir": folder, "data.cache_dir": tmp_path / "cache", "data.train_subsample": "null",
-        "data.test_subsample": "null", "model.scratch.vocab_size": 2000,
+        "data.dev_subsample": "null", "model.scratch.vocab_size": 2000,
         "model.scratch.hidden_size": 64, "train.num_train_epochs": 1,
         "tracking.uri": "null", "storage.path": tmp_path / "results",
     }  # fmt: skip
@@ -96,7 +96,7 @@ def test_standalone_entry_prints_the_metrics_table(raw_train, slice_dir, tmp_pat
         command += ["--set", f"{key}={value}"]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "test_micro_f1" in done.stdout and "checkpoint:" in done.stdout
+    assert "dev_micro_f1" in done.stdout and "checkpoint:" in done.stdout
 
 
 def test_standalone_entry_rejects_a_bad_config_in_one_line(tmp_path):

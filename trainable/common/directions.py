@@ -2,8 +2,8 @@
 
 Config validation, Tune, Optuna, the sweep summary, the report, the confirmation statistics and
 the plots all rank by a metric; each asks here instead of assuming "higher is better", which
-once ranked a ``ce_loss`` sweep backwards. Metrics of the dev split (``dev_``/``test_`` prefix)
-go the same way as their selection-split name. Pure Python: cheap enough for ``--dry-run``.
+once ranked a ``ce_loss`` sweep backwards. Metrics of KLUE dev (``dev_`` prefix) go the
+same way as their selection-split name. Pure Python: cheap enough for ``--dry-run``.
 """
 
 from __future__ import annotations
@@ -20,15 +20,12 @@ DIRECTIONS: dict[str, Direction] = {
     "accuracy": "max",
     "ce_loss": "min",
 }
-SPLIT_PREFIXES = ("test_", "dev_")
+DEV_PREFIX = "dev_"
 
 
 def base_name(metric: str) -> str:
-    """``test_micro_f1`` → ``micro_f1``: a split prefix does not change the direction."""
-    for prefix in SPLIT_PREFIXES:
-        if metric.startswith(prefix):
-            return metric.removeprefix(prefix)
-    return metric
+    """``dev_micro_f1`` → ``micro_f1``: the split does not change the direction."""
+    return metric.removeprefix(DEV_PREFIX)
 
 
 def direction(metric: str) -> Direction:

@@ -42,13 +42,13 @@ class DataSettings(Section):
         "klue-re-v1.1_train.json",
         description="train split, inside dir (.json: KLUE; .csv: boostcamp)",
     )
-    test_file: str = Field("klue-re-v1.1_dev.json", description="test split (KLUE dev), inside dir")
+    dev_file: str = Field("klue-re-v1.1_dev.json", description="KLUE dev, inside dir")
     relation_file: str = Field(
         "relation_list.json", description="KLUE's label order (id 0 = no_relation)"
     )
     selection: Literal["holdout", "dev"] = Field(
         "holdout",
-        description="holdout: select on a stratified split of train; dev: on the test split",
+        description="holdout: select on a stratified split of train; dev: on KLUE dev",
     )
     holdout_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="share of train held out")
     marker: Literal["typed_punct", "entity_punct", "none"] = Field(
@@ -58,8 +58,8 @@ class DataSettings(Section):
     train_subsample: PositiveInt | None = Field(
         None, description="stratified subsample of train (before the holdout), for CPU demos"
     )
-    test_subsample: PositiveInt | None = Field(
-        None, description="stratified subsample of the test split, for CPU demos"
+    dev_subsample: PositiveInt | None = Field(
+        None, description="stratified subsample of KLUE dev, for CPU demos"
     )
     dedupe: bool = Field(True, description="drop exact duplicate records (KLUE train has 47)")
     on_bad_record: Literal["error", "skip"] = Field(
@@ -82,7 +82,7 @@ class DataSettings(Section):
                 "data.dir",
                 [
                     f"no KLUE RE folder: set data.dir or {KLUE_RE_DIR_ENV} to the folder holding "
-                    f"{self.train_file}, {self.test_file} and {self.relation_file} (KLUE-benchmark/"
+                    f"{self.train_file}, {self.dev_file} and {self.relation_file} (KLUE-benchmark/"
                     "KLUE, klue_benchmark/klue-re-v1.1/, CC BY-SA 4.0)"
                 ],
             )

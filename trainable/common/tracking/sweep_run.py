@@ -104,7 +104,7 @@ class SweepRun:
         """Which examples each split holds (``data/<split>_guids.txt``) and the data files as
         dataset inputs, so a verdict can be traced to the exact data it was measured on.
 
-        ``files`` maps a role (train, test, relations) to (path, sha256). MLflow's digest column
+        ``files`` maps a role (train, dev, relations) to (path, sha256). MLflow's digest column
         holds 36 characters: the digest is the sha256's first 36 hex digits, the profile holds
         all of it."""
         for split, guids in guids_by_split.items():
