@@ -54,7 +54,7 @@ seed-question: install
 
 ## One training run of the quickstart config, without a sweep.
 train: install
-	$(BIN)/python -m trainable.train --config configs/quickstart.yaml
+	$(BIN)/python -m search.trial --config configs/quickstart.yaml
 
 bench: install
 	$(BIN)/python bench/losses.py

@@ -99,7 +99,7 @@ def main() -> None:
     sweep_seconds = time.perf_counter() - start
     tokenized_in_sweep = len(calls)
 
-    results = sorted((workdir / "results" / config.experiment.name).glob("train_fn_*/params.json"))
+    results = sorted((workdir / "results" / config.experiment.name).glob("trial_*/params.json"))
     sampled = [json.loads(path.read_text()) for path in results]
     bare = [bare_trial(config.trial_settings(), values) for values in sampled]
     cache_entries = [p for p in (workdir / "cache").iterdir() if not p.name.startswith(".")]

@@ -4,7 +4,7 @@
 
 No search: each setup under ``setups`` (a criterion with its parameters, optionally train
 knobs) is trained with the same seeds 1..``report.seeds`` and ranked by dev score with the
-statistics the report's confirmation uses (``search.statistics.rank_criteria``). The runs are
+statistics the report's confirmation uses (``search.report.statistics.rank_criteria``). The runs are
 MLflow child runs of one parent run named ``experiment.name``; running the same config again
 re-uses every finished seed. The verdict is printed and written to
 ``<storage.path>/<experiment.name>/comparison.md`` (also on the parent run).
@@ -19,8 +19,8 @@ from typing import Any
 from pydantic import Field
 
 from search.config import SweepConfig
-from search.report_tables import comparison_lines, confirmation_table
-from search.summary import markdown_table
+from search.markdown import markdown_table
+from search.report.tables import comparison_lines, confirmation_table
 from trainable.common.yaml_config import ConfigError, add_config_arguments, load_config
 
 CONFIG_HASH_TAG = "compare.config_hash"
@@ -57,7 +57,11 @@ def load_compare_config(path: str, overrides: list[str]) -> CompareConfig:
 
 def run_comparison(config: CompareConfig) -> str:
     """Train what MLflow lacks, rank on dev, return the verdict as Markdown."""
-    from search.confirm import Candidate, Plan, confirm  # Ray and torch load from here on
+    from search.report.confirmation import (  # Ray and torch load from here on
+        Candidate,
+        Plan,
+        confirm,
+    )
     from trainable.common.tracking import SweepRun, probe_server, read_sweep
 
     uri, metric = config.tracking.uri, config.search.metric
@@ -139,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_config_arguments(parser, "report.seeds=3")
     args = parser.parse_args(argv)
-    from search.confirm import ConfirmationError
+    from search.report.confirmation import ConfirmationError
+    from trainable.common.ray_tune import FitInterrupted
     from trainable.common.tracking import TrackingError
     from trainable.model import ModelLoadError
     from trainable.records import DataError
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, ModelLoadError, TrackingError, ConfirmationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (FitInterrupted, KeyboardInterrupt):
         print(
             "interrupted: finished seeds are kept in MLflow; run again to finish", file=sys.stderr
         )

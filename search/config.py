@@ -14,62 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt
 
+from search.space import SpaceParam, check_search
 from trainable.common.directions import DIRECTIONS, Direction, base_name, direction
 from trainable.common.settings import Section, TrialSettings
 from trainable.common.yaml_config import ConfigError, load_config
-
-
-class SpaceParam(Section):
-    """One searched value: exactly one of ``choice``, ``float``, ``int``; optional ``when``."""
-
-    choice: list[Any] | None = Field(None, description="categorical values")
-    float_range: tuple[float, float] | None = Field(None, alias="float", description="[low, high]")
-    int_range: tuple[int, int] | None = Field(None, alias="int", description="[low, high]")
-    log: bool = Field(False, description="sample on a log scale (float/int only, low > 0)")
-    when: dict[str, Any] | None = Field(
-        None, description="sample only if earlier parameters match, e.g. {criterion: focal}"
-    )
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> SpaceParam:
-        kinds = [k for k in ("choice", "float", "int") if self.bounds_or_choice(k) is not None]
-        if len(kinds) != 1:
-            raise ValueError(f"give exactly one of choice, float, int (got {kinds or 'none'})")
-        if self.choice is not None and (not self.choice or self.log):
-            raise ValueError("choice needs at least one value and no log")
-        bounds = self.float_range or self.int_range
-        if bounds is not None:
-            low, high = bounds
-            if low > high:
-                raise ValueError(f"low {low} must be <= high {high}")
-            if self.log and low <= 0:
-                raise ValueError(f"log scale needs low > 0, got {low}")
-        return self
-
-    def bounds_or_choice(self, kind: str) -> Any:
-        return {"choice": self.choice, "float": self.float_range, "int": self.int_range}[kind]
-
-    def allowed_conditions(self) -> dict[str, list[Any]]:
-        """``when`` with every condition as a list of accepted values."""
-        return {
-            key: list(value) if isinstance(value, list) else [value]
-            for key, value in (self.when or {}).items()
-        }
-
-    def describe(self) -> str:
-        if self.choice is not None:
-            text = "choice " + ", ".join(map(str, self.choice))
-        else:
-            kind = "float" if self.float_range is not None else "int"
-            low, high = self.float_range or self.int_range
-            text = f"{kind} [{low:g}, {high:g}]" + (" log" if self.log else "")
-        conditions = " and ".join(
-            f"{key} in {values}" if len(values) > 1 else f"{key} = {values[0]}"
-            for key, values in self.allowed_conditions().items()
-        )
-        return text + (f"  (when {conditions})" if conditions else "")
 
 
 class SchedulerSettings(Section):
@@ -154,16 +104,20 @@ class SweepConfig(TrialSettings):
             return self.train.num_train_epochs
         return int(max(epochs.choice or epochs.int_range or epochs.float_range))
 
+    def base_settings(self) -> TrialSettings:
+        """The trial's sections alone (the search sections stay on the driver)."""
+        return TrialSettings.model_validate(
+            self.model_dump(include=set(TrialSettings.model_fields))
+        )
+
     def trial_settings(self) -> TrialSettings:
-        """The base settings handed to every trial (the search sections stay on the driver).
+        """The base settings handed to every trial of the sweep.
 
         Every trial's learning-rate schedule spans the sweep's largest epoch count, whatever
         count it sampled (it stops there): at an early-stopping rung, trials that differ only
         in their epoch count have followed the same schedule, so a slow starter is not cut for
         still warming up while a short trial already anneals."""
-        trial = TrialSettings.model_validate(
-            self.model_dump(include=set(TrialSettings.model_fields))
-        )
+        trial = self.base_settings()
         trial.train.schedule_epochs = self.max_epochs()
         return trial
 
@@ -175,10 +129,11 @@ class SweepConfig(TrialSettings):
 
 def load_sweep_config(path: str | Path, overrides: Iterable[str] = ()) -> SweepConfig:
     """Load and fully check a sweep config; raise ``ConfigError`` listing every problem."""
-    from search.space import check_search  # the space check imports the criteria registry
-
     config = load_config(path, SweepConfig, overrides)
-    problems = check_metric(config) + check_search(config)
+    search = config.search
+    problems = check_metric(config) + check_search(
+        search.space, search.warm_start, config.criterion
+    )
     if problems:
         raise ConfigError(str(path), problems)
     return config

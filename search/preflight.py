@@ -37,6 +37,20 @@ def check_writable(folder: Path) -> None:
         ) from None
 
 
+def check_tracking(config: SweepConfig) -> None:
+    """An MLflow server that does not answer fails in seconds (``TrackingError``), before the
+    data, Ray or any trial."""
+    if config.tracking.uri:
+        probe_server(config.tracking.uri)
+
+
+def check_cluster(config: SweepConfig) -> None:
+    """Once Ray is up: per-trial resources some node can meet, storage and tracking every
+    node can reach."""
+    check_resources(config)
+    check_cluster_reach(config)
+
+
 def check_resources(config: SweepConfig) -> None:
     """Refuse a per-trial request no node can meet, instead of pending forever. A trial is one
     bundle, placed on one node: two 1-GPU nodes cannot run a 2-GPU trial."""

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from search import space as search_space
 from search.config import load_sweep_config
 from trainable.common.yaml_config import ConfigError, add_config_arguments, dump_yaml
+from trainable.hooks import TrialHook
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, hooks: Sequence[TrialHook] = ()) -> int:
+    """The CLI; ``hooks`` reach every trial (tests inject faults through them)."""
     args = _parse_args(argv)
     try:
         config = load_sweep_config(args.config, args.set)
@@ -31,16 +34,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from search.driver import run_sweep  # Ray, torch and transformers load only from here on
+    from trainable.common.ray_tune import FitInterrupted
     from trainable.common.tracking import TrackingError
     from trainable.model import ModelLoadError
     from trainable.records import DataError
 
     try:
-        summary = run_sweep(config, resume=args.resume)
+        summary = run_sweep(config, resume=args.resume, hooks=hooks)
     except (ConfigError, DataError, ModelLoadError, TrackingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (FitInterrupted, KeyboardInterrupt):
         print("interrupted: finished trials are kept; continue with --resume", file=sys.stderr)
         return 130
     print(summary)

@@ -1,17 +1,93 @@
-"""Optuna as Tune's search algorithm, told the score the report ranks by.
+"""Optuna as Tune's search algorithm (told the score the report ranks by) and ASHA as its
+scheduler: the one place Optuna is used.
 
-Kept apart from ``search.space`` (which compiles the space and must stay light for
-``--dry-run``): this module imports Ray.
+Tune's automatic space conversion rejects conditional spaces (``gamma`` exists only for focal),
+so the space compiles to a define-by-run function that only declares (no data, no I/O), as
+Ray's Optuna example requires. Kept apart from ``search.space``, which must stay light for
+``--dry-run``.
 """
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
 from typing import Any
 
+import optuna
 from ray.tune.result import TRAINING_ITERATION
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from search.config import SweepConfig
+from search.space import SpaceParam
 from trainable.common.directions import is_better
+
+OPTUNA_STUDY = "optuna.db"  # beside the sweep: every trial's state and per-epoch values
+
+
+def build_searcher(config: SweepConfig, experiment_dir: Path) -> SelectionScoreOptunaSearch:
+    """TPE over the define-by-run space, warm-started, its study in ``optuna.db``."""
+    search = config.search
+    return SelectionScoreOptunaSearch(
+        space=DefineByRun(search.space),
+        metric=search.metric,
+        mode=search.mode,
+        points_to_evaluate=search.warm_start or None,
+        sampler=tpe_sampler(search.seed),
+        storage=study_storage(experiment_dir / OPTUNA_STUDY),
+        study_name=config.experiment.name,
+        planned_epochs=config.train.num_train_epochs,
+    )
+
+
+def build_scheduler(config: SweepConfig) -> TrialScheduler:
+    """ASHA on epochs (``max_t``: the longest trial), or every trial to its end."""
+    scheduler = config.search.scheduler
+    if scheduler.type != "asha":
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="epoch",
+        max_t=config.max_epochs(),
+        grace_period=scheduler.grace_period,
+        reduction_factor=scheduler.reduction_factor,
+    )
+
+
+class DefineByRun:
+    """The Optuna define-by-run function for a space: it declares, never computes.
+
+    A class rather than a closure: Tune pickles the searcher (with this) into the sweep's state
+    with the standard ``pickle``, which cannot pickle local functions.
+    """
+
+    def __init__(self, space: dict[str, SpaceParam]) -> None:
+        self.space = space
+
+    def __call__(self, trial: optuna.Trial) -> None:
+        values: dict[str, Any] = {}
+        for name, param in self.space.items():
+            conditions = param.allowed_conditions()
+            if any(values.get(key) not in allowed for key, allowed in conditions.items()):
+                continue
+            if param.choice is not None:
+                values[name] = trial.suggest_categorical(name, param.choice)
+            elif param.float_range is not None:
+                values[name] = trial.suggest_float(name, *param.float_range, log=param.log)
+            else:
+                values[name] = trial.suggest_int(name, *param.int_range, log=param.log)
+
+
+def tpe_sampler(seed: int) -> optuna.samplers.TPESampler:
+    """TPE with grouped multivariate modelling: Optuna's mode for conditional spaces."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+
+
+def study_storage(path: Path) -> optuna.storages.BaseStorage:
+    """The study in a SQLite file beside the sweep, so every trial's state (COMPLETE, PRUNED,
+    FAIL), value and per-epoch intermediate values outlive the driver and can be inspected."""
+    return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
 
 
 class SelectionScoreOptunaSearch(OptunaSearch):

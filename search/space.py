@@ -1,9 +1,8 @@
-"""The YAML search space → an Optuna define-by-run function; the one place Optuna is used.
+"""The search space of the YAML config (``search.space``): its schema and its checks.
 
-Tune's automatic space conversion rejects conditional spaces (``gamma`` exists only for focal),
-so the space compiles to a define-by-run function: parameters are declared in YAML order, and a
-parameter with ``when: {criterion: focal}`` is sampled only if the earlier ``criterion`` matched.
-The function only declares (no data, no I/O), as Ray's Optuna example requires.
+Parameters are declared in YAML order; a parameter with ``when: {criterion: focal}`` is sampled
+only if the earlier ``criterion`` matched (``search.searcher`` compiles this into Optuna's
+define-by-run function). Pure: no Optuna, no Ray, so ``--dry-run`` stays quick.
 
 Every name must be ``criterion``, a ``train`` knob (``learning_rate``, ``num_train_epochs``, ...)
 or a criterion parameter; criterion parameters must be conditioned on criteria that have them,
@@ -14,16 +13,12 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import warnings
-from pathlib import Path
 from typing import Any
 
-import optuna
-from pydantic import ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from losses import build_criterion, list_criteria
-from search.config import SpaceParam, SweepConfig
-from trainable.common.settings import TrainSettings
+from trainable.common.settings import CriterionSettings, Section, TrainSettings
 
 TRAIN_KNOBS = (
     "learning_rate", "num_train_epochs", "batch_size", "warmup_ratio", "weight_decay",
@@ -31,41 +26,55 @@ TRAIN_KNOBS = (
 )  # fmt: skip
 
 
-class DefineByRun:
-    """The Optuna define-by-run function for a space: it declares, never computes.
+class SpaceParam(Section):
+    """One searched value: exactly one of ``choice``, ``float``, ``int``; optional ``when``."""
 
-    A class rather than a closure: Tune pickles the searcher (with this) into the sweep's state
-    with the standard ``pickle``, which cannot pickle local functions.
-    """
+    choice: list[Any] | None = Field(None, description="categorical values")
+    float_range: tuple[float, float] | None = Field(None, alias="float", description="[low, high]")
+    int_range: tuple[int, int] | None = Field(None, alias="int", description="[low, high]")
+    log: bool = Field(False, description="sample on a log scale (float/int only, low > 0)")
+    when: dict[str, Any] | None = Field(
+        None, description="sample only if earlier parameters match, e.g. {criterion: focal}"
+    )
 
-    def __init__(self, space: dict[str, SpaceParam]) -> None:
-        self.space = space
+    @model_validator(mode="after")
+    def _one_kind(self) -> SpaceParam:
+        kinds = [k for k in ("choice", "float", "int") if self.bounds_or_choice(k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"give exactly one of choice, float, int (got {kinds or 'none'})")
+        if self.choice is not None and (not self.choice or self.log):
+            raise ValueError("choice needs at least one value and no log")
+        bounds = self.float_range or self.int_range
+        if bounds is not None:
+            low, high = bounds
+            if low > high:
+                raise ValueError(f"low {low} must be <= high {high}")
+            if self.log and low <= 0:
+                raise ValueError(f"log scale needs low > 0, got {low}")
+        return self
 
-    def __call__(self, trial: optuna.Trial) -> None:
-        values: dict[str, Any] = {}
-        for name, param in self.space.items():
-            conditions = param.allowed_conditions()
-            if any(values.get(key) not in allowed for key, allowed in conditions.items()):
-                continue
-            if param.choice is not None:
-                values[name] = trial.suggest_categorical(name, param.choice)
-            elif param.float_range is not None:
-                values[name] = trial.suggest_float(name, *param.float_range, log=param.log)
-            else:
-                values[name] = trial.suggest_int(name, *param.int_range, log=param.log)
+    def bounds_or_choice(self, kind: str) -> Any:
+        return {"choice": self.choice, "float": self.float_range, "int": self.int_range}[kind]
 
+    def allowed_conditions(self) -> dict[str, list[Any]]:
+        """``when`` with every condition as a list of accepted values."""
+        return {
+            key: list(value) if isinstance(value, list) else [value]
+            for key, value in (self.when or {}).items()
+        }
 
-def tpe_sampler(seed: int) -> optuna.samplers.TPESampler:
-    """TPE with grouped multivariate modelling: Optuna's mode for conditional spaces."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
-
-
-def study_storage(path: Path) -> optuna.storages.BaseStorage:
-    """The study in a SQLite file beside the sweep, so every trial's state (COMPLETE, PRUNED,
-    FAIL), value and per-epoch intermediate values outlive the driver and can be inspected."""
-    return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
+    def describe(self) -> str:
+        if self.choice is not None:
+            text = "choice " + ", ".join(map(str, self.choice))
+        else:
+            kind = "float" if self.float_range is not None else "int"
+            low, high = self.float_range or self.int_range
+            text = f"{kind} [{low:g}, {high:g}]" + (" log" if self.log else "")
+        conditions = " and ".join(
+            f"{key} in {values}" if len(values) > 1 else f"{key} = {values[0]}"
+            for key, values in self.allowed_conditions().items()
+        )
+        return text + (f"  (when {conditions})" if conditions else "")
 
 
 def describe(space: dict[str, SpaceParam]) -> str:
@@ -74,25 +83,27 @@ def describe(space: dict[str, SpaceParam]) -> str:
 
 
 # ---------------------------------------------------------------- checks (all problems at once)
-def check_search(config: SweepConfig) -> list[str]:
-    space = config.search.space
+def check_search(
+    space: dict[str, SpaceParam], warm_start: list[dict[str, Any]], base: CriterionSettings
+) -> list[str]:
+    """Every problem of ``search.space`` and ``search.warm_start``; ``base`` is the config's
+    criterion section (what trials use when the criterion is not searched)."""
     problems: list[str] = []
     for index, name in enumerate(space):
-        problems += _check_param(config, name, space[name], list(space)[:index])
-    for index, point in enumerate(config.search.warm_start):
-        problems += _check_point(config, point, f"search.warm_start[{index}]")
-    return problems or _check_combinations(config)
+        problems += _check_param(space, base, name, space[name], list(space)[:index])
+    for index, point in enumerate(warm_start):
+        problems += _check_point(space, point, f"search.warm_start[{index}]")
+    return problems or _check_combinations(space, base)
 
 
-def _check_combinations(config: SweepConfig) -> list[str]:
+def _check_combinations(space: dict[str, SpaceParam], base: CriterionSettings) -> list[str]:
     """Build every criterion with each combination of its choice-valued parameters (ranges at
     their low end): catches samples a criterion rejects, e.g. class_balanced with base=ce and a
     sampled gamma."""
-    space = config.search.space
-    criteria = space["criterion"].choice if "criterion" in space else [config.criterion.name]
+    criteria = space["criterion"].choice if "criterion" in space else [base.name]
     problems = []
     for criterion in criteria:
-        for sample in _samples_for(space, criterion, config.criterion.params):
+        for sample in _samples_for(space, criterion, base.params):
             try:
                 build_criterion(criterion, 2, class_counts=[1, 1], **sample)
             except ValueError as error:
@@ -123,7 +134,11 @@ def _samples_for(
 
 
 def _check_param(
-    config: SweepConfig, name: str, param: SpaceParam, earlier: list[str]
+    space: dict[str, SpaceParam],
+    base: CriterionSettings,
+    name: str,
+    param: SpaceParam,
+    earlier: list[str],
 ) -> list[str]:
     where = f"search.space.{name}"
     problems = []
@@ -146,7 +161,7 @@ def _check_param(
         hint = difflib.get_close_matches(name, candidates, n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
         return [f"{where}: {name!r} is neither a train knob nor a criterion parameter{suggestion}"]
-    criteria = _criteria_for(config, param)
+    criteria = _criteria_for(space, base, param)
     missing = [c for c in criteria if c not in owners]
     if missing:
         owner_text = f"[{', '.join(owners)}]" if len(owners) > 1 else owners[0]
@@ -160,13 +175,15 @@ def _check_param(
     ]
 
 
-def _criteria_for(config: SweepConfig, param: SpaceParam) -> list[str]:
+def _criteria_for(
+    space: dict[str, SpaceParam], base: CriterionSettings, param: SpaceParam
+) -> list[str]:
     """The criteria a parameter can be sampled with: its condition, the space's, or the base."""
     conditions = param.allowed_conditions()
     if "criterion" in conditions:
         return conditions["criterion"]
-    searched = config.search.space.get("criterion")
-    return list(searched.choice or []) if searched else [config.criterion.name]
+    searched = space.get("criterion")
+    return list(searched.choice or []) if searched else [base.name]
 
 
 def _check_range(criterion: str, name: str, param: SpaceParam, where: str) -> list[str]:
@@ -193,8 +210,7 @@ def _check_train_knob(name: str, param: SpaceParam, where: str) -> list[str]:
     return problems
 
 
-def _check_point(config: SweepConfig, point: dict[str, Any], where: str) -> list[str]:
-    space = config.search.space
+def _check_point(space: dict[str, SpaceParam], point: dict[str, Any], where: str) -> list[str]:
     problems = []
     for key, value in point.items():
         param = space.get(key)

@@ -1,24 +1,46 @@
-"""The end-of-sweep summary: the best trial per criterion, as a Markdown table. Pure pandas."""
+"""The end-of-sweep summary: the best trial per criterion, as a Markdown table, with notes on
+errored trials, disk use and what MLflow holds. Pure pandas over Tune's results."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
-from trainable.common.directions import best_first
+from search.best_trials import best_per_criterion
+from search.config import SweepConfig
+from search.markdown import missing, short, to_markdown
+from search.sweep_tracking import error_line
 
 SHOWN_METRICS = ("micro_f1", "auprc", "dev_micro_f1", "dev_auprc")
 
 
-def best_per_criterion(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One row per criterion, best first: its best trial by ``metric`` (each at its best epoch)."""
-    scored = trials.dropna(subset=[metric])
-    if scored.empty:
-        return scored
-    ordered = best_first(scored, metric)
-    return ordered.groupby("criterion", sort=False).head(1).reset_index(drop=True)
+def summarize(
+    config: SweepConfig,
+    results: Any,
+    disk_bytes: int,
+    run_ids: dict[str, str],
+    tracking_notes: list[str],
+) -> str:
+    """The summary Markdown of a finished sweep (``results``: Tune's ``ResultGrid``)."""
+    search = config.search
+    per_trial = results.get_dataframe(filter_metric=search.metric, filter_mode=search.mode)
+    trials = trial_table(per_trial, config.criterion.name, run_ids, search.metric)
+    errored = [r for r in results if r.error is not None]
+    errored_ids = {r.metrics.get("trial_id") for r in errored}
+    best = best_per_criterion(trials[~trials["trial_id"].isin(errored_ids)], search.metric)
+    notes = [
+        f"{len(results)} trials: {len(results) - len(errored)} finished or stopped early, "
+        f"{len(errored)} errored (never ranked). Selected on `{search.metric}` (selection "
+        "split); `dev_` columns are KLUE dev, reported only.",
+        "Each trial is one training seed, so this ranking is not confirmed: `python -m "
+        "search.report` re-trains the top criteria over seeds and says how sure it is.",
+        *(f"Errored: trial {r.metrics.get('trial_id')}: {error_line(r.error)}" for r in errored),
+        f"Ray results: {config.storage.path / config.experiment.name} "
+        f"({disk_bytes / 2**20:.1f} MiB; one checkpoint kept per trial)",
+        *tracking_notes,
+    ]
+    return to_markdown(best, f"Best trial per criterion — {config.experiment.name}", notes)
 
 
 def trial_table(
@@ -30,7 +52,7 @@ def trial_table(
     config_columns = [c for c in results.columns if c.startswith("config/")]
     rows = []
     for _, row in results.iterrows():
-        config = {c.removeprefix("config/"): row[c] for c in config_columns if not _missing(row[c])}
+        config = {c.removeprefix("config/"): row[c] for c in config_columns if not missing(row[c])}
         rows.append(
             {
                 "trial_id": row["trial_id"],
@@ -43,31 +65,3 @@ def trial_table(
         )
     columns = ["trial_id", "criterion", "params", "epoch", *shown, "mlflow_run_id"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def to_markdown(frame: pd.DataFrame, title: str, notes: list[str] = ()) -> str:
-    lines = [f"# {title}", ""]
-    lines.append(markdown_table(frame) if not frame.empty else "No trial reported a score.")
-    lines += ["", *notes]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    columns = list(frame.columns)
-    lines = ["| " + " | ".join(map(str, columns)) + " |", "|" + "---|" * len(columns)]
-    for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(short(row[c]) for c in columns) + " |")
-    return "\n".join(lines)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def short(value: Any) -> str:
-    """A table cell: blanks for missing values, 2 decimals for scores, 4 digits for small."""
-    if _missing(value):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e-2 else f"{value:.2f}"
-    return str(value)

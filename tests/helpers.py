@@ -80,14 +80,19 @@ TINY_MODEL = [
 ]  # fmt: skip
 
 
-def sweep_command(folder: Path, tmp_path: Path, server: str, experiment: str, *extra: str):
+def sweep_command(
+    folder: Path, tmp_path: Path, server: str, experiment: str, *extra: str, faults: str = ""
+):
+    """``python -m search.run`` on a KLUE slice with a tiny model; ``faults`` (JSON, see
+    ``tests.faults``) runs it with those faults injected into the trials."""
     overrides = [
         f"data.dir={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.train_subsample=null",
         "data.dev_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
         f"storage.path={tmp_path / 'results'}", f"tracking.uri={server}",
         f"tracking.experiment={experiment}", f"experiment.name={experiment}", *extra,
     ]  # fmt: skip
-    command = [sys.executable, "-m", "search.run", "--config", str(QUICKSTART)]
+    entry = ["tests.faults", faults] if faults else ["search.run"]
+    command = [sys.executable, "-m", *entry, "--config", str(QUICKSTART)]
     for override in overrides:
         command += ["--set", override]
     return command
@@ -110,3 +115,28 @@ def wait_for_finished_trials(sweep, client: MlflowClient, experiment: str, count
         ):
             return
         time.sleep(1)
+
+
+def run_one_trial(
+    trainable, sampled: dict, settings, data, name: str, storage_path: Path, **options
+):
+    """``trainable`` as one Tune trial on a local loopback Ray, built as every run of ours is
+    (``ray_tune.build_tuner``); ``options``: ``hooks`` for the trial, ``max_failures``."""
+    from trainable.common import ray_tune  # Ray loads only in the tests that train
+    from trainable.train import METRIC
+
+    cpus = os.cpu_count() or 1
+    ray_tune.start_ray(num_cpus=cpus)
+    shared = {"settings": settings, "data": data, "hooks": list(options.pop("hooks", ()))}
+    tuner = ray_tune.build_tuner(
+        trainable, shared, {"cpu": cpus}, name=name, storage_path=storage_path, metric=METRIC,
+        param_space=sampled, **options,
+    )  # fmt: skip
+    return tuner.fit()
+
+
+def trial_folders(experiment_dir: Path) -> list[Path]:
+    """The sweep's trial folders, sorted (named by ``ray_tune.trial_folder_name``)."""
+    from trainable.common.ray_tune import TRIAL_FOLDER_PREFIX
+
+    return sorted(experiment_dir.glob(f"{TRIAL_FOLDER_PREFIX}*"))

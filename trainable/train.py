@@ -1,19 +1,17 @@
 """One trial: fine-tune the KLUE RE model with the sampled criterion, reporting every epoch.
 
-    python -m trainable.train --config configs/quickstart.yaml [--set key=value ...]
-
 ``train_fn`` is the Ray Tune function trainable. Its ``config`` holds only the sampled values
 (``criterion``, ``gamma``, ``learning_rate``, ...); the base ``settings`` and the ``data``
 prepared once per sweep arrive through ``tune.with_parameters``. Reading ``train_fn`` top to
 bottom shows the whole trial: settings → model → criterion → tracking → train (report each epoch).
+A run Tune stops at a rung is ended in MLflow by the driver, which saw the decision.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import shutil
-import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +20,13 @@ from transformers import set_seed
 
 from losses import build_criterion
 from trainable.common import ray_tune
-from trainable.common.settings import SWEEP_ONLY_SECTIONS, TrialSettings
-from trainable.common.tracking import NODE_TAG, TrialRun
-from trainable.common.yaml_config import ConfigError, add_config_arguments, dump_yaml, load_config
+from trainable.common.settings import TrialSettings
+from trainable.common.tracking import NODE_TAG, RunEnd, open_trial_run
+from trainable.common.yaml_config import dump_yaml
 from trainable.data import PreparedData, prepare_data
 from trainable.hf_trainer import build_trainer
-from trainable.model import ModelLoadError, build_model
-from trainable.records import DataError
+from trainable.hooks import TrialHook
+from trainable.model import build_model
 
 METRIC = "micro_f1"
 HEADLINE = ("micro_f1", "auprc", "accuracy", "ce_loss")
@@ -38,12 +36,12 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the trial stops instead of reporting garbage."""
 
 
-class InjectedFailure(RuntimeError):
-    """Raised by ``debug.fail_at_epoch``: tests prove retries resume from the checkpoint."""
-
-
 def train_fn(
-    config: dict[str, Any], *, settings: TrialSettings, data: PreparedData | None = None
+    config: dict[str, Any],
+    *,
+    settings: TrialSettings,
+    data: PreparedData | None = None,
+    hooks: Sequence[TrialHook] = (),
 ) -> None:
     """Ray Tune function trainable: one trial of the sweep (see the module docstring)."""
     settings = settings.with_sampled(config)
@@ -59,37 +57,32 @@ def train_fn(
         class_counts=data.class_counts,
         **settings.criterion.params,
     )
-    run = TrialRun.open(
+    run = open_trial_run(
         settings.tracking,
         ray_tune.trial_id(),
         ray_tune.trial_name(),
         logged_params(settings),
-        tags={NODE_TAG: ray_tune.node_id(), **settings.tracking.tags},  # the latest attempt's node
+        tags={NODE_TAG: ray_tune.node_id(), **settings.tracking.tags},  # the latest attempt's
         experiment_dir=settings.storage.path / settings.experiment.name,
     )
-    if run is not None:
-        run.log_text(dump_yaml(settings), "trial_settings.yaml")
+    run.log_text(dump_yaml(settings), "trial_settings.yaml")
 
     work_dir = ray_tune.trial_dir() / "hf"
     resume_from = ray_tune.restored_checkpoint(into=work_dir / "resume")
 
-    reported_epochs: list[int] = []
-
     def on_epoch(epoch: int, by_split: dict[str, dict[str, Any]], checkpoint_dir: Path) -> None:
-        reported_epochs.append(epoch)
         metrics = epoch_metrics(epoch, by_split)
         print(format_epoch(metrics), flush=True)
-        if run is not None:
-            per_class = {split: by_split[split]["per_class_f1"] for split in ("selection", "dev")}
-            run.log_epoch(epoch, metrics, per_class)
+        per_class = {split: by_split[split]["per_class_f1"] for split in ("selection", "dev")}
+        run.log_epoch(epoch, metrics, per_class)
         ray_tune.report(metrics, checkpoint_dir)
-        if settings.debug.should_fail(epoch, resumed=resume_from is not None, sampled=config):
-            raise InjectedFailure(f"debug.fail_at_epoch: failing after epoch {epoch}")
+        for hook in hooks:
+            hook.after_epoch(epoch, resumed=resume_from is not None, sampled=config)
 
     trainer = build_trainer(
         model,
         data,
-        finite_loss_guard(criterion, settings),
+        finite_loss_guard(criterion, settings.train.learning_rate, hooks),
         settings.train,
         seed=seed,
         output_dir=work_dir,
@@ -97,22 +90,17 @@ def train_fn(
     )
     try:
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    except SystemExit:  # Tune ending the trial at a report (e.g. ASHA's cut), not a failure
-        if run is not None:
-            last = reported_epochs[-1] if reported_epochs else 0
-            run.finish(stopped_early=last < settings.train.num_train_epochs)
-        raise
-    except BaseException as error:
-        if run is not None:
-            run.finish(error)
+    except Exception as error:
+        run.finish(RunEnd.failed(f"{type(error).__name__}: {error}"))
         raise
     finally:  # Tune persisted every reported checkpoint; HF's local copies would double the disk
         shutil.rmtree(work_dir, ignore_errors=True)
-    if run is not None:
-        run.finish()
+    run.finish(RunEnd.finished())
 
 
-def finite_loss_guard(criterion, settings: TrialSettings):
+def finite_loss_guard(
+    criterion: Callable[..., torch.Tensor], learning_rate: float, hooks: Sequence[TrialHook] = ()
+) -> Callable[..., torch.Tensor]:
     """Raise ``NonFiniteLossError`` on a NaN/inf loss. The check syncs once per step, as the
     Trainer's own ``logging_nan_inf_filter`` already does."""
 
@@ -123,12 +111,12 @@ def finite_loss_guard(criterion, settings: TrialSettings):
         loss = criterion(outputs, labels, num_items_in_batch=num_items_in_batch)
         if torch.is_grad_enabled():
             training_steps += 1
-            if training_steps == settings.debug.nan_loss_at_step:
-                loss = loss * float("nan")
+            for hook in hooks:
+                loss = hook.training_loss(loss, training_steps)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss became {loss.item()} with criterion {criterion!r} at "
-                f"learning_rate={settings.train.learning_rate}: lower the learning rate or "
+                f"learning_rate={learning_rate}: lower the learning rate or "
                 "change the criterion parameters"
             )
         return loss
@@ -170,41 +158,3 @@ def format_epoch(metrics: dict[str, float]) -> str:
     parts += [f"{name} {metrics[name]:.2f}" for name in HEADLINE]
     parts += [f"dev_{name} {metrics['dev_' + name]:.2f}" for name in HEADLINE]
     return " | ".join(parts)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m trainable.train", description="Run one training (one trial) locally."
-    )
-    add_config_arguments(parser, "train.num_train_epochs=2")
-    args = parser.parse_args(argv)
-    try:
-        settings = load_config(
-            args.config, TrialSettings, args.set, ignored_sections=SWEEP_ONLY_SECTIONS
-        )
-        print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
-        data = prepare_data(settings)
-    except (ConfigError, DataError, ModelLoadError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print("\n".join(data.notes), flush=True)
-    results = ray_tune.run_single_trial(
-        train_fn, {}, name=settings.experiment.name, storage_path=settings.storage.path,
-        metric=METRIC, settings=settings, data=data,
-    )  # fmt: skip
-    result = results[0]
-    if result.error is not None:
-        print(f"error: the trial failed: {result.error}", file=sys.stderr)
-        return 1
-    print(_metrics_table(result.metrics_dataframe))
-    print(f"checkpoint: {result.checkpoint.path if result.checkpoint else 'none'}")
-    return 0
-
-
-def _metrics_table(frame) -> str:
-    columns = ["epoch", *HEADLINE, *(f"dev_{name}" for name in HEADLINE)]
-    return frame[columns].to_string(index=False, float_format=lambda v: f"{v:.2f}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

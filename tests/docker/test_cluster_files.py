@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.docker.conftest import (
+from tests.docker.helpers import (
     DOCKER,
     RAY_CLUSTER,
     RAYJOB,

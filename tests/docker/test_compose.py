@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.docker.conftest import (
+from tests.docker.helpers import (
     COMPOSE,
     DOCKER,
     ENV_EXAMPLE,

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.docker.conftest import (
+from tests.docker.helpers import (
     DOCKER,
     DOCKERFILE,
     MLFLOW_DOCKERFILE,

@@ -4,7 +4,7 @@ import torch
 
 from losses import build_criterion
 from tests.losses import numpy_reference as ref
-from tests.losses.conftest import NUM_LABELS, loss_value
+from tests.losses.helpers import NUM_LABELS, loss_value
 
 
 def test_unweighted_matches_reference_and_torch(batch):

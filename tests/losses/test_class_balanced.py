@@ -3,7 +3,7 @@ import torch
 
 from losses import build_criterion
 from tests.losses import numpy_reference as ref
-from tests.losses.conftest import NUM_LABELS, loss_value
+from tests.losses.helpers import NUM_LABELS, loss_value
 
 
 @pytest.mark.parametrize("beta", [0.9, 0.99, 0.999, 0.9999])

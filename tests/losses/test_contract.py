@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from losses import CRITERIA, build_criterion
-from tests.losses.conftest import KLUE_TRAIN_COUNTS, NUM_LABELS
+from tests.losses.helpers import KLUE_TRAIN_COUNTS, NUM_LABELS
 
 # Non-default settings, so a criterion that silently ignored its parameter would be caught below.
 SETTINGS = {

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from losses import build_criterion
-from tests.losses.conftest import KLUE_TRAIN_COUNTS, NUM_LABELS
+from tests.losses.helpers import KLUE_TRAIN_COUNTS, NUM_LABELS
 
 BAD = [
     # (name, params, expected message)

@@ -4,7 +4,7 @@ import torch
 
 from losses import build_criterion
 from tests.losses import numpy_reference as ref
-from tests.losses.conftest import NUM_LABELS, loss_value
+from tests.losses.helpers import NUM_LABELS, loss_value
 
 
 @pytest.mark.parametrize("gamma", [0.25, 0.5, 1.0, 2.0, 5.0])

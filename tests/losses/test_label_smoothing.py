@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from losses import build_criterion
 from tests.losses import numpy_reference as ref
-from tests.losses.conftest import NUM_LABELS, loss_value
+from tests.losses.helpers import NUM_LABELS, loss_value
 
 
 @pytest.mark.parametrize("epsilon", [0.05, 0.1, 0.3, 0.9])

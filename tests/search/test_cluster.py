@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import REPO, sweep_command, sweep_runs
+from tests.helpers import REPO, sweep_command, sweep_runs, trial_folders
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def test_a_local_tracking_store_is_refused_on_a_multi_node_cluster(
         f"error: tracking.uri: {store} is local to this machine; trials on the other nodes of "
         "this 3-node cluster cannot reach it" in done.stderr
     )
-    assert not list((tmp_path / "results").glob("local-store/train_fn_*"))
+    assert not trial_folders(tmp_path / "results" / "local-store")
 
 
 def test_a_trial_larger_than_any_node_is_refused(raw_train, slice_dir, tmp_path, two_node_cluster):
@@ -147,7 +147,7 @@ def test_a_node_lost_mid_trial_resumes_on_the_other_node(
     assert child.data.tags["ray.node_id"] not in (lost, "")  # the last attempt: the survivor
     steps = [m.step for m in client.get_metric_history(child.info.run_id, "micro_f1")]
     assert sorted(set(steps)) == [1, 2, 3, 4]
-    (trial_dir,) = (tmp_path / "results" / experiment).glob("train_fn_*")
+    (trial_dir,) = trial_folders(tmp_path / "results" / experiment)
     epochs = [json.loads(line)["epoch"] for line in (trial_dir / "result.json").open()]
     assert epochs[0] == 1 and epochs[-1] == 4  # resumed, not restarted from scratch
     assert epochs.count(1) == 1

@@ -4,6 +4,7 @@ Fast cases (bad input before expensive work) run in every `make test`; the injec
 NaN cases are marked slow.
 """
 
+import json
 import subprocess
 import time
 
@@ -11,7 +12,14 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import REPO, free_port, sweep_command, sweep_runs, wait_for_finished_trials
+from tests.helpers import (
+    REPO,
+    free_port,
+    sweep_command,
+    sweep_runs,
+    trial_folders,
+    wait_for_finished_trials,
+)
 
 
 def run(command, timeout=600):
@@ -30,9 +38,11 @@ def test_unreachable_mlflow_fails_fast_before_any_trial(small):
     done = run(sweep_command(folder, tmp_path, dead, "no-server"), timeout=300)
     assert done.returncode == 2
     line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith(f"error: tracking.uri='{dead}': MLflow is not usable (")
+    assert line.startswith("error:") and all(
+        w in line for w in ("tracking.uri", dead, "not usable")
+    )
     assert time.monotonic() - start < 120
-    assert not list((tmp_path / "results").glob("no-server/train_fn_*"))
+    assert not trial_folders(tmp_path / "results" / "no-server")
 
 
 def test_unwritable_storage_path_is_refused(small):
@@ -42,7 +52,8 @@ def test_unwritable_storage_path_is_refused(small):
     command = sweep_command(folder, tmp_path, f"sqlite:///{tmp_path / 'm.db'}", "x")
     done = run([*command, "--set", f"storage.path={blocker / 'results'}"], timeout=300)
     assert done.returncode == 2
-    assert f"error: storage.path: {blocker / 'results'} is not writable" in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert all(word in line for word in ("storage.path", str(blocker / "results"), "not writable"))
 
 
 def test_resources_the_cluster_can_never_meet_are_refused(small):
@@ -52,7 +63,7 @@ def test_resources_the_cluster_can_never_meet_are_refused(small):
     assert done.returncode == 2
     words = ("resources.gpu", "1 GPU", "largest node", "has 0")
     assert any(all(w in line for w in words) for line in done.stderr.splitlines())
-    assert not list((tmp_path / "results").glob("gpu/train_fn_*"))
+    assert not trial_folders(tmp_path / "results" / "gpu")
 
 
 @pytest.mark.slow
@@ -63,7 +74,9 @@ def test_a_failing_trial_is_retried_then_errored_and_the_sweep_finishes(small):
         folder, tmp_path, store, "faults",
         "search.num_samples=2", "search.max_concurrent=1", "search.scheduler.type=none",
         "search.space.num_train_epochs.int=[3, 3]", "failure.max_retries=1",
-        "debug.fail_at_epoch=1", "debug.fail_on_retries=true", "debug.fail_when={criterion: focal}",
+        faults=json.dumps(
+            {"fail_after_epoch": {"epoch": 1, "on_retries": True, "when": {"criterion": "focal"}}}
+        ),
     )  # fmt: skip
     done = run(command, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -75,9 +88,7 @@ def test_a_failing_trial_is_retried_then_errored_and_the_sweep_finishes(small):
     assert by_criterion["ce"].info.status == "FINISHED"
     failed = by_criterion["focal"]
     assert failed.info.status == "FAILED"
-    assert (
-        "InjectedFailure: debug.fail_at_epoch: failing after epoch 2" in failed.data.tags["error"]
-    )
+    assert "InjectedFailure: injected failure after epoch 2" in failed.data.tags["error"]
     history = MlflowClient(store).get_metric_history(failed.info.run_id, "micro_f1")
     assert sorted(m.step for m in history) == [1, 2]  # the retry resumed after epoch 1
 
@@ -95,7 +106,7 @@ def test_a_nan_loss_stops_the_trial_with_a_clear_reason_and_no_score(small):
     command = sweep_command(
         folder, tmp_path, store, "nan",
         "search.num_samples=1", "search.warm_start=[]", "failure.max_retries=0",
-        "debug.nan_loss_at_step=3",
+        faults=json.dumps({"nan_loss_at_step": {"step": 3}}),
     )  # fmt: skip
     done = run(command, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -129,7 +140,7 @@ def test_a_killed_driver_resumes_without_rerunning_or_orphaned_runs(small):
     parents, children = sweep_runs(client, "killed")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 8 and {c.info.status for c in children} == {"FINISHED"}
-    trial_dirs = sorted((tmp_path / "results" / "killed").glob("train_fn_*"))
+    trial_dirs = trial_folders(tmp_path / "results" / "killed")
     assert len(trial_dirs) == 8
     for trial_dir in trial_dirs:
         lines = (trial_dir / "result.json").read_text().strip().splitlines()

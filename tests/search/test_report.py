@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import REPO, sweep_command, write_klue_slice
-from trainable.common.settings import SWEEP_ONLY_SECTIONS, TrialSettings
+from trainable.common.settings import TrialSettings
 from trainable.common.yaml_config import load_config
 
 EXPERIMENT = "report-test"
@@ -129,9 +129,7 @@ def test_confirmation_retrains_top_criteria_and_ce_on_paired_seeds_and_reuses_th
     assert "beats" in headline or "No criterion is significantly better" in headline
     leader_trial = sweep_best[sweep_best["criterion"] == leader].iloc[0]
     assert f"run {leader_trial['run_id']}" in report
-    best = load_config(
-        out / "best_config.yaml", TrialSettings, ignored_sections=SWEEP_ONLY_SECTIONS
-    )
+    best = load_config(out / "best_config.yaml", TrialSettings)
     assert best.criterion.name == leader
 
     again = subprocess.run(
@@ -153,10 +151,10 @@ def test_best_config_validates_and_runs(swept):
                           cwd=REPO, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     best = out / "best_config.yaml"
-    settings = load_config(best, TrialSettings, ignored_sections=SWEEP_ONLY_SECTIONS)
+    settings = load_config(best, TrialSettings)
     assert settings.tracking.parent_run_id is None
     run = subprocess.run(
-        [sys.executable, "-m", "trainable.train", "--config", str(best),
+        [sys.executable, "-m", "search.trial", "--config", str(best),
          "--set", "train.num_train_epochs=1", "--set", f"storage.path={tmp_path / 'best-run'}"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip

@@ -4,7 +4,7 @@ import pytest
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from search.report import main
+from search.report.cli import main
 
 
 @pytest.fixture

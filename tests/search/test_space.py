@@ -6,7 +6,8 @@ import optuna
 import pytest
 
 from search.config import load_sweep_config
-from search.space import DefineByRun, describe, tpe_sampler
+from search.searcher import DefineByRun, tpe_sampler
+from search.space import describe
 from tests.helpers import REPO
 
 SIX_CRITERIA = [

@@ -17,7 +17,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import REPO, sweep_command, sweep_runs, wait_for_finished_trials
+from tests.helpers import REPO, sweep_command, sweep_runs, trial_folders, wait_for_finished_trials
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ def test_sweep_tracks_every_trial_under_one_parent_run(
     summary = (tmp_path / "results" / experiment / "summary.md").read_text()
     assert parent.info.run_id in summary
     assert re.search(r"Ray results: .* \(\d+\.\d MiB; one checkpoint kept per trial\)", summary)
-    trial_dirs = list((tmp_path / "results" / experiment).glob("train_fn_*"))
+    trial_dirs = trial_folders(tmp_path / "results" / experiment)
     assert len(trial_dirs) == 4
     for trial_dir in trial_dirs:  # the best only (Tune also kept the latest while running)
         assert len(list(trial_dir.glob("checkpoint_*"))) == 1
@@ -108,7 +108,7 @@ def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(
     assert len(children) == 8
     assert {c.info.status for c in children} == {"FINISHED"}
     assert len({c.data.tags["ray.trial_id"] for c in children}) == 8
-    trial_dirs = sorted((tmp_path / "results" / experiment).glob("train_fn_*"))
+    trial_dirs = trial_folders(tmp_path / "results" / experiment)
     assert len(trial_dirs) == 8
     for trial_dir in trial_dirs:  # one epoch each: a re-run trial would have reported twice
         lines = (trial_dir / "result.json").read_text().strip().splitlines()

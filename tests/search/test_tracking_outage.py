@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import REPO, start_mlflow_server, stop_mlflow_server, sweep_command, sweep_runs
+from tests.helpers import (
+    REPO,
+    start_mlflow_server,
+    stop_mlflow_server,
+    sweep_command,
+    sweep_runs,
+    trial_folders,
+)
 
 pytestmark = pytest.mark.slow
 EPOCHS = 3
@@ -107,7 +114,7 @@ def test_records_the_server_never_got_are_in_the_summary_and_sent_on_resume(outa
     assert "MLflow has not received" in summary and "`--resume` sends them" in summary
     assert summary in log  # printed too
     assert len(outage.outboxes) == 2
-    for trial_dir in outage.results.glob("train_fn_*"):  # Ray's results are whole regardless
+    for trial_dir in trial_folders(outage.results):  # Ray's results are whole regardless
         lines = (trial_dir / "result.json").read_text().splitlines()
         assert [json.loads(line)["epoch"] for line in lines] == list(range(1, EPOCHS + 1))
 

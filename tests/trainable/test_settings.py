@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO
-from trainable.common.settings import SWEEP_ONLY_SECTIONS, TrialSettings
+from trainable.common.settings import TrialSettings
 from trainable.common.yaml_config import ConfigError, load_config
 
 
@@ -16,10 +16,11 @@ def write(tmp_path, text):
 
 
 def test_quickstart_config_is_valid_for_a_single_training_run():
-    settings = load_config(
-        REPO / "configs/quickstart.yaml", TrialSettings, ignored_sections=SWEEP_ONLY_SECTIONS
-    )
+    from search.config import load_sweep_config
+
+    settings = load_sweep_config(REPO / "configs/quickstart.yaml").base_settings()
     assert settings.model.is_scratch and settings.criterion.name == "ce"
+    assert settings.train.schedule_epochs is None  # one training follows its own schedule
 
 
 def test_overrides_env_and_paths(tmp_path, monkeypatch):

@@ -1,22 +1,20 @@
 """A real trial: scratch encoder on a slice of real KLUE, through Ray Tune in-process, into MLflow.
 
-One injected failure after epoch 1 proves the retry resumes from the reported checkpoint (epoch 1
+One injected failure after epoch 1 (``tests.faults``) proves the retry resumes from the reported checkpoint (epoch 1
 is never trained or logged twice) and reuses the same MLflow child run.
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import REPO
-from trainable.common import ray_tune
+from tests.faults import FailAfterEpoch
+from tests.helpers import run_one_trial
 from trainable.common.settings import TrialSettings
 from trainable.data import prepare_data
-from trainable.train import METRIC, train_fn
+from trainable.train import train_fn
 
 pytestmark = pytest.mark.slow
 TINY = {
@@ -51,13 +49,11 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     settings = tiny_settings(
         folder, tmp_path,
         tracking={"uri": store, "parent_run_id": parent},
-        debug={"fail_at_epoch": 1},
     )  # fmt: skip
     data = prepare_data(settings)
-    results = ray_tune.run_single_trial(
-        train_fn, {"criterion": "focal", "gamma": 1.0, "learning_rate": 2e-3},
-        name="trial-test", storage_path=tmp_path / "results", metric=METRIC, max_failures=1,
-        settings=settings, data=data,
+    results = run_one_trial(
+        train_fn, {"criterion": "focal", "gamma": 1.0, "learning_rate": 2e-3}, settings, data,
+        "trial-test", tmp_path / "results", max_failures=1, hooks=[FailAfterEpoch(1)],
     )  # fmt: skip
     result = results[0]
     assert result.error is None
@@ -83,35 +79,6 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     assert artifacts == {"per_class_f1/epoch_001.csv", "per_class_f1/epoch_002.csv"}
 
 
-def test_standalone_entry_prints_the_metrics_table(raw_train, slice_dir, tmp_path):
-    folder = slice_dir(raw_train[:400], raw_train[400:500])
-    overrides = {
-        "data.dir": folder, "data.cache_dir": tmp_path / "cache", "data.train_subsample": "null",
-        "data.dev_subsample": "null", "model.scratch.vocab_size": 2000,
-        "model.scratch.hidden_size": 64, "train.num_train_epochs": 1,
-        "tracking.uri": "null", "storage.path": tmp_path / "results",
-    }  # fmt: skip
-    command = [sys.executable, "-m", "trainable.train", "--config", "configs/quickstart.yaml"]
-    for key, value in overrides.items():
-        command += ["--set", f"{key}={value}"]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "dev_micro_f1" in done.stdout and "checkpoint:" in done.stdout
-
-
-def test_standalone_entry_rejects_a_bad_config_in_one_line(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "trainable.train", "--config", "configs/quickstart.yaml",
-         "--set", "train.learning_rat=1"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "error: configs/quickstart.yaml: train.learning_rat: unknown key 'learning_rat'; "
-        "did you mean 'learning_rate'?"
-    ]
-
-
 def test_trials_differing_only_in_epochs_meet_a_rung_at_the_same_schedule_point(
     raw_train, slice_dir, tmp_path
 ):
@@ -122,10 +89,9 @@ def test_trials_differing_only_in_epochs_meet_a_rung_at_the_same_schedule_point(
     def epoch_one(epochs: int, schedule: int | None) -> dict:
         settings = tiny_settings(folder, tmp_path)
         settings.train.schedule_epochs = schedule
-        results = ray_tune.run_single_trial(
-            train_fn, {"num_train_epochs": epochs, "warmup_ratio": 0.2},
-            name=f"schedule-{epochs}-{schedule}", storage_path=tmp_path / "results",
-            metric=METRIC, settings=settings, data=prepare_data(settings),
+        results = run_one_trial(
+            train_fn, {"num_train_epochs": epochs, "warmup_ratio": 0.2}, settings,
+            prepare_data(settings), f"schedule-{epochs}-{schedule}", tmp_path / "results",
         )  # fmt: skip
         frame = results[0].metrics_dataframe
         assert frame["epoch"].tolist() == list(range(1, epochs + 1))  # stops at its own count

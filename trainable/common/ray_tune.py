@@ -1,14 +1,18 @@
-"""The trial side's one adapter around Ray Tune: report, resume, identity, and a 1-trial run.
+"""Ray Tune, wrapped in one place: the trial's side (identity, report, resume) and the driver's
+(start Ray on loopback, build or restore a Tuner, run it).
 
-Current APIs only: ``ray.tune.report`` / ``ray.tune.get_checkpoint`` /
-``ray.tune.Checkpoint`` inside the function trainable, never ``ray.train.report`` or ``ray.air``.
+Current APIs only: ``ray.tune.report`` / ``ray.tune.get_checkpoint`` / ``ray.tune.Checkpoint``
+inside the function trainable, ``tune.Tuner`` / ``tune.RunConfig`` outside; never
+``ray.train.report`` or ``ray.air``. The sweep, the single-trial run and the report's
+confirmation all build their Tuner with ``build_tuner``, so checkpoint retention, trial folders
+and interruption are handled alike.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +21,20 @@ from ray import tune
 
 from trainable.common.directions import direction
 
-# Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (checked
-# with Ray 2.60 on Linux; by default Ray binds to the network address even for ray.init()).
-# Must be in the environment before ray.init starts Ray.
+# Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (by default
+# Ray binds to the network address even for ray.init()). Must be in the environment before
+# ray.init starts Ray.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+# Trial folders (and trial names) are ours, not derived from the trainable's function name:
+# the driver deletes folders of forgotten trials by this prefix.
+TRIAL_FOLDER_PREFIX = "trial_"
 
 
+class FitInterrupted(Exception):
+    """Tune returned before every trial ended (Ctrl-C): its state is saved, ``--resume`` goes on."""
+
+
+# ---------------------------------------------------------------- inside a trial
 def trial_id() -> str:
     return tune.get_context().get_trial_id()
 
@@ -63,6 +75,7 @@ def restored_checkpoint(into: Path) -> Path | None:
     return Path(checkpoint.to_directory(str(into)))
 
 
+# ---------------------------------------------------------------- the driver's side
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Join the cluster at ``address``, or start a local Ray bound to 127.0.0.1 (once)."""
     if ray.is_initialized():
@@ -75,26 +88,47 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     ray.init(num_cpus=num_cpus, include_dashboard=False)
 
 
-def run_single_trial(
+def trial_folder_name(trial: Any) -> str:
+    """``trial_<id>``: a module-level function, so Tune can pickle it into its saved state."""
+    return f"{TRIAL_FOLDER_PREFIX}{trial.trial_id}"
+
+
+def build_tuner(
     trainable: Callable[..., None],
-    config: dict[str, Any],
+    shared: dict[str, Any],
+    resources: dict[str, float],
     *,
     name: str,
     storage_path: Path,
     metric: str,
+    param_space: dict[str, Any] | None = None,
+    num_samples: int = 1,
+    max_concurrent: int | None = None,
+    search_alg: Any = None,
+    scheduler: Any = None,
     max_failures: int = 0,
-    **shared: Any,
-) -> tune.ResultGrid:
-    """Run ``trainable`` once, in-process, on a local loopback Ray (the standalone entry).
+    callbacks: Sequence[tune.Callback] = (),
+    reuse_actors: bool = False,
+) -> tune.Tuner:
+    """A Tuner over ``trainable`` (``shared`` reaches every trial through Ray's object store).
 
-    ``max_failures`` retries a failed trial from its latest checkpoint (Tune always keeps the
-    latest one besides the best)."""
-    cpus = os.cpu_count() or 1
-    start_ray(num_cpus=cpus)
-    tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(trainable, **shared), {"cpu": cpus}),
-        param_space=config,
-        tune_config=tune.TuneConfig(metric=metric, mode=direction(metric), num_samples=1),
+    One checkpoint is kept per trial, the best by ``metric`` (Tune also keeps the latest, which
+    a retry resumes from); ``max_failures`` retries a failed trial from it. ``reuse_actors``
+    keeps a process for the next trial: no torch/transformers re-import."""
+    return tune.Tuner(
+        _with_resources(trainable, shared, resources),
+        param_space=param_space or {},
+        tune_config=tune.TuneConfig(
+            search_alg=search_alg,
+            scheduler=scheduler,
+            metric=metric,
+            mode=direction(metric),
+            num_samples=num_samples,
+            max_concurrent_trials=max_concurrent,
+            reuse_actors=reuse_actors,
+            trial_name_creator=trial_folder_name,
+            trial_dirname_creator=trial_folder_name,
+        ),
         run_config=tune.RunConfig(
             name=name,
             storage_path=str(storage_path),
@@ -104,7 +138,46 @@ def run_single_trial(
                 checkpoint_score_order=direction(metric),
             ),
             failure_config=tune.FailureConfig(max_failures=max_failures),
+            callbacks=list(callbacks),
             verbose=1,
         ),
     )
-    return tuner.fit()
+
+
+def can_restore(experiment_dir: Path) -> bool:
+    return tune.Tuner.can_restore(str(experiment_dir))
+
+
+def restore_tuner(
+    experiment_dir: Path,
+    trainable: Callable[..., None],
+    shared: dict[str, Any],
+    resources: dict[str, float],
+) -> tune.Tuner:
+    """The saved Tuner at ``experiment_dir``: unfinished and errored trials run again."""
+    return tune.Tuner.restore(
+        str(experiment_dir),
+        trainable=_with_resources(trainable, shared, resources),
+        resume_unfinished=True,
+        resume_errored=True,
+    )
+
+
+def fit(tuner: tune.Tuner, trials: int) -> tune.ResultGrid:
+    """Run the Tuner; raise ``FitInterrupted`` when Tune returned before all ``trials`` ended
+    (on Ctrl-C, Tune saves its state and returns the results so far)."""
+    results = tuner.fit()
+    if results.num_terminated + results.num_errors < trials:
+        raise FitInterrupted(f"{results.num_terminated + results.num_errors} of {trials} ended")
+    return results
+
+
+def grid(values: list[Any]) -> dict[str, Any]:
+    """Tune's grid search over ``values``: one trial each."""
+    return tune.grid_search(values)
+
+
+def _with_resources(
+    trainable: Callable[..., None], shared: dict[str, Any], resources: dict[str, float]
+) -> Any:
+    return tune.with_resources(tune.with_parameters(trainable, **shared), resources)

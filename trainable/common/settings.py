@@ -16,9 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator,
 from trainable.common.yaml_config import ConfigError, CwdRelative, resolve_path, validate_config
 
 KLUE_RE_DIR_ENV = "KLUE_RE_DIR"
-# Top-level sections of a sweep config that only the sweep driver reads; a single training run
-# (python -m trainable.train) accepts a sweep config and leaves these to the driver.
-SWEEP_ONLY_SECTIONS = ("search", "resources", "ray", "failure", "report")
 
 
 class Section(BaseModel):
@@ -233,34 +230,6 @@ class StorageSettings(Section):
     _paths = field_validator("path", mode="before")(resolve_path)
 
 
-class DebugSettings(Section):
-    """Test-only fault injection; leave empty in real configs."""
-
-    fail_at_epoch: PositiveInt | None = Field(
-        None, description="raise after reporting this epoch, on a trial's first attempt only"
-    )
-    fail_on_retries: bool = Field(
-        False, description="also raise after every epoch >= fail_at_epoch on retries"
-    )
-    fail_when: dict[str, Any] = Field(
-        default_factory=dict,
-        description="only trials whose sampled values match, e.g. {criterion: focal}",
-    )
-
-    nan_loss_at_step: PositiveInt | None = Field(
-        None, description="turn the training loss into NaN at this step (tests the NaN guard)"
-    )
-
-    def should_fail(self, epoch: int, resumed: bool, sampled: dict[str, Any]) -> bool:
-        if self.fail_at_epoch is None or any(
-            sampled.get(k) != v for k, v in self.fail_when.items()
-        ):
-            return False
-        if resumed:
-            return self.fail_on_retries and epoch >= self.fail_at_epoch
-        return epoch == self.fail_at_epoch
-
-
 class TrialSettings(Section):
     """Everything one training run needs."""
 
@@ -271,7 +240,6 @@ class TrialSettings(Section):
     criterion: CriterionSettings = Field(default_factory=CriterionSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
-    debug: DebugSettings = Field(default_factory=DebugSettings)
 
     def with_sampled(self, sampled: dict[str, Any]) -> TrialSettings:
         """Apply a trial's sampled values: ``criterion``, train fields, or criterion parameters.

@@ -56,12 +56,8 @@ def load_config(
     schema: type[ModelT],
     overrides: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
-    ignored_sections: Iterable[str] = (),
 ) -> ModelT:
-    """Read, expand, override and validate ``path`` against ``schema``; raise ``ConfigError``.
-
-    ``ignored_sections`` are top-level keys another tool reads (a sweep config's ``search``
-    section, for a single training run); they are dropped before validation."""
+    """Read, expand, override and validate ``path`` against ``schema``; raise ``ConfigError``."""
     path = Path(path)
     raw = _read_yaml(path)
     problems: list[str] = []
@@ -70,8 +66,6 @@ def load_config(
         _apply_override(expanded, override, problems)
     if problems:
         raise ConfigError(str(path), problems)
-    for section in ignored_sections:
-        expanded.pop(section, None)
     return validate_config(expanded, schema, source=str(path), base_dir=path.resolve().parent)
 
 

@@ -1,11 +1,13 @@
-"""The one adapter around MLflow: a parent run per sweep, a child run per trial, and reading back.
+"""MLflow, wrapped in one place: a parent run per sweep, a child run per trial, reading back.
 
 Ray's ``MLflowLoggerCallback`` has no parent run and duplicates runs after a restore,
 so each trial opens its own run under the sweep's parent (tag ``mlflow.parentRunId``) and tags it
 ``ray.trial_id``; a restarted trial looks that tag up and continues the same run. ``MlflowClient``
 is used, not the fluent API, so nothing depends on process-global "active run" state.
 
-- ``trial_run``: what a trial logs; buffered in an outbox file while the server is unreachable.
+- ``client``: tag names, the reachability probe, bounded retries, the child-run query.
+- ``lifecycle``: the one writer of a run's status (RUNNING, FINISHED, FAILED, KILLED).
+- ``outbox`` and ``trial_run``: what a trial logs, kept in an outbox file during outages.
 - ``sweep_run``: the driver's parent run; closes runs of trials Tune ended.
 - ``reading``: the report's view of a finished sweep.
 """
@@ -22,6 +24,7 @@ from trainable.common.tracking.client import (
     is_outage,
     probe_server,
 )
+from trainable.common.tracking.lifecycle import RunEnd
 from trainable.common.tracking.reading import (
     SweepRecord,
     TrialRecord,
@@ -33,7 +36,13 @@ from trainable.common.tracking.reading import (
     read_sweep,
 )
 from trainable.common.tracking.sweep_run import SweepRun
-from trainable.common.tracking.trial_run import OUTBOX_DIR, TrialRun, flush_outboxes
+from trainable.common.tracking.trial_run import (
+    OUTBOX_DIR,
+    NullTrialRun,
+    TrialRun,
+    flush_outboxes,
+    open_trial_run,
+)
 
 __all__ = [
     "CONFIRMATION_STAGE",
@@ -43,6 +52,8 @@ __all__ = [
     "OUTBOX_DIR",
     "SEED_TAG",
     "STAGE_TAG",
+    "NullTrialRun",
+    "RunEnd",
     "SweepRecord",
     "SweepRun",
     "TrackingError",
@@ -55,6 +66,7 @@ __all__ = [
     "flush_outboxes",
     "is_outage",
     "log_folder",
+    "open_trial_run",
     "probe_server",
     "read_confirmations",
     "read_sweep",

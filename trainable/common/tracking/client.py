@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from mlflow.exceptions import RestException
 from mlflow.tracking import MlflowClient
@@ -79,3 +80,14 @@ def experiment_id(client: MlflowClient, experiment: str, parent_run_id: str | No
     if found is not None:
         return found.experiment_id
     return client.create_experiment(experiment)
+
+
+def child_runs(client: MlflowClient, experiment: str, parent_run_id: str) -> list[Any]:
+    """Every run under ``parent_run_id``: the sweep's trials and the report's confirmations."""
+    return client.search_runs(
+        [experiment], f"tags.`{PARENT_TAG}` = '{parent_run_id}'", max_results=10_000
+    )
+
+
+def is_confirmation(run: Any) -> bool:
+    return run.data.tags.get(STAGE_TAG) == CONFIRMATION_STAGE

@@ -6,8 +6,12 @@ from dataclasses import dataclass
 
 from mlflow.tracking import MlflowClient
 
-from trainable.common.tracking.client import SWEEP_TAG, TrackingError
-from trainable.common.tracking.sweep_run import SweepRun
+from trainable.common.tracking.client import (
+    SWEEP_TAG,
+    TrackingError,
+    child_runs,
+    is_confirmation,
+)
 
 
 @dataclass
@@ -56,28 +60,32 @@ def find_sweep_run(
 
 def read_sweep(uri: str, parent_run_id: str) -> SweepRecord:
     """The parent run and every trial run under it, with per-epoch metric histories."""
-    sweep = SweepRun(MlflowClient(tracking_uri=uri), parent_run_id, "")
+    client = MlflowClient(tracking_uri=uri)
     try:
-        parent = sweep.client.get_run(parent_run_id)
+        parent = client.get_run(parent_run_id)
     except Exception:
         raise TrackingError(f"no MLflow run {parent_run_id!r} at {uri}") from None
-    sweep.experiment_id = parent.info.experiment_id
+    children = child_runs(client, parent.info.experiment_id, parent_run_id)
     return SweepRecord(
         parent_run_id,
         parent.data.tags.get(SWEEP_TAG, parent.info.run_name or ""),
         dict(parent.data.tags),
         parent.info.start_time,
         parent.info.end_time,
-        [_record(sweep.client, run) for run in sweep.child_runs().values()],
-        [_record(sweep.client, run) for run in sweep.confirmation_runs()],
+        [_record(client, run) for run in children if not is_confirmation(run)],
+        [_record(client, run) for run in children if is_confirmation(run)],
     )
 
 
 def read_confirmations(uri: str, parent_run_id: str) -> list[TrialRecord]:
     """Only the confirmation runs of a sweep: what the report re-reads after training them."""
-    sweep = SweepRun(MlflowClient(tracking_uri=uri), parent_run_id, "")
-    sweep.experiment_id = sweep.client.get_run(parent_run_id).info.experiment_id
-    return [_record(sweep.client, run) for run in sweep.confirmation_runs()]
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_run(parent_run_id).info.experiment_id
+    return [
+        _record(client, run)
+        for run in child_runs(client, experiment, parent_run_id)
+        if is_confirmation(run)
+    ]
 
 
 def _record(client: MlflowClient, run) -> TrialRecord:

@@ -6,20 +6,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Dataset, DatasetInput, InputTag, RunStatus, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
 
 from trainable.common.settings import TrackingSettings
+from trainable.common.tracking import lifecycle
 from trainable.common.tracking.client import (
-    CONFIRMATION_STAGE,
-    PARENT_TAG,
-    STAGE_TAG,
     SWEEP_TAG,
     TRIAL_ID_TAG,
+    child_runs,
     experiment_id,
+    is_confirmation,
     probe_server,
     unusable,
 )
+from trainable.common.tracking.lifecycle import RunEnd
 
 
 class SweepRun:
@@ -43,7 +44,7 @@ class SweepRun:
                 all_tags = {"mlflow.runName": name, SWEEP_TAG: name, **tags}
                 run_id = client.create_run(experiment, tags=all_tags, run_name=name).info.run_id
             else:
-                client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+                lifecycle.mark_running(client, run_id, {})
         except Exception as error:  # any transport or store error: say where and why, once
             raise unusable(settings.uri, error) from None
         return cls(client, run_id, experiment)
@@ -52,33 +53,22 @@ class SweepRun:
         """Trial id → its MLflow run, for every trial of this sweep (confirmation runs aside)."""
         return {
             run.data.tags.get(TRIAL_ID_TAG, ""): run
-            for run in self._children()
-            if run.data.tags.get(STAGE_TAG) != CONFIRMATION_STAGE
+            for run in child_runs(self.client, self.experiment_id, self.run_id)
+            if not is_confirmation(run)
         }
 
-    def confirmation_runs(self) -> list[Any]:
-        """The report's re-trainings of the best configurations with other seeds."""
-        return [
-            run for run in self._children() if run.data.tags.get(STAGE_TAG) == CONFIRMATION_STAGE
-        ]
-
-    def _children(self) -> list[Any]:
-        return self.client.search_runs(
-            [self.experiment_id], f"tags.`{PARENT_TAG}` = '{self.run_id}'", max_results=10_000
-        )
-
-    def close_child(self, trial_id: str, error: str | None = None) -> None:
-        """End a trial's run that is still RUNNING (a trial stopped or killed by Tune)."""
+    def close_child(self, trial_id: str, end: RunEnd) -> None:
+        """End a trial's run that is still RUNNING (a trial Tune stopped at a rung or lost)."""
         run = self.child_runs().get(trial_id)
-        if run is not None and run.info.status == "RUNNING":
-            self._close(run.info.run_id, error)
+        if run is not None:
+            lifecycle.end_if_running(self.client, run, end)
 
-    def close_children(self, errors: dict[str, str | None]) -> None:
-        """End every child run still RUNNING: FAILED with its error, else FINISHED (trials
-        lost with a node or stopped before their own last word)."""
+    def close_children(self, ends: dict[str, RunEnd]) -> None:
+        """End every listed trial's run still RUNNING (trials lost with a node or stopped
+        before their own last word)."""
         for trial_id, run in self.child_runs().items():
-            if run.info.status == "RUNNING" and trial_id in errors:
-                self._close(run.info.run_id, errors[trial_id])
+            if trial_id in ends:
+                lifecycle.end_if_running(self.client, run, ends[trial_id])
 
     def drop_orphans(self, trial_ids: set[str]) -> int:
         """Soft-delete child runs of trials the sweep no longer knows (a driver killed before
@@ -92,11 +82,9 @@ class SweepRun:
     def interrupt(self) -> None:
         """The sweep stopped before its end: parent and unfinished trial runs become KILLED
         (``--resume`` reopens them)."""
-        killed = RunStatus.to_string(RunStatus.KILLED)
         for run in self.child_runs().values():
-            if run.info.status == "RUNNING":
-                self.client.set_terminated(run.info.run_id, status=killed)
-        self.client.set_terminated(self.run_id, status=killed)
+            lifecycle.end_if_running(self.client, run, RunEnd.killed())
+        lifecycle.end_run(self.client, self.run_id, RunEnd.killed())
 
     def log_data(
         self, guids_by_split: dict[str, list[str]], files: dict[str, tuple[str, str]]
@@ -126,11 +114,5 @@ class SweepRun:
 
     def finish(self, summary_markdown: str, failed: bool = False) -> None:
         self.client.log_text(self.run_id, summary_markdown, "summary.md")
-        status = RunStatus.FAILED if failed else RunStatus.FINISHED
-        self.client.set_terminated(self.run_id, status=RunStatus.to_string(status))
-
-    def _close(self, run_id: str, error: str | None) -> None:
-        if error is not None:
-            self.client.log_batch(run_id, tags=[RunTag("error", error[:5000])])
-        status = RunStatus.FAILED if error is not None else RunStatus.FINISHED
-        self.client.set_terminated(run_id, status=RunStatus.to_string(status))
+        end = RunEnd(lifecycle.FAILED if failed else lifecycle.FINISHED)
+        lifecycle.end_run(self.client, self.run_id, end)

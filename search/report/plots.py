@@ -12,27 +12,30 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from losses import list_criteria
 from trainable.common.directions import best_first
 from trainable.common.tracking import SweepRecord
 
-COLORS = {
-    "ce": "#4c72b0", "focal": "#dd8452", "label_smoothing": "#55a868",
-    "class_balanced": "#c44e52", "poly1": "#8172b3", "logit_adjusted": "#937860",
-}  # fmt: skip
+# One colour per criterion of the registry, the same in every figure and every report.
+COLORS = dict(zip(list_criteria(), plt.get_cmap("tab10").colors, strict=False))
 
 
-def score_vs_parameter(trials: pd.DataFrame, criterion: str, parameter: str, metric: str) -> bytes:
-    """Selection and dev score of every ``criterion`` trial against ``parameter``."""
-    subset = trials[(trials["criterion"] == criterion) & trials[metric].notna()]
+def score_vs_parameter(trials: pd.DataFrame, parameter: str, metric: str) -> bytes:
+    """Selection (dots) and dev (crosses) score of every trial that sampled ``parameter``, by
+    criterion."""
+    subset = trials[trials[metric].notna()]
+    if parameter in subset:
+        subset = subset[pd.to_numeric(subset[parameter], errors="coerce").notna()]
     figure, axes = plt.subplots(figsize=(5.5, 3.6))
     if subset.empty or parameter not in subset:
-        return _empty(figure, axes, f"no scored {criterion} trials in this sweep")
-    axes.scatter(subset[parameter], subset[metric], label=f"selection {metric}", color="#4c72b0")
-    axes.scatter(
-        subset[parameter], subset[f"dev_{metric}"], label=f"dev {metric}", marker="x",
-        color="#dd8452",
-    )  # fmt: skip
-    axes.set(xlabel=parameter, ylabel=metric, title=f"{criterion}: {metric} vs {parameter}")
+        return _empty(figure, axes, f"no scored trials with {parameter} in this sweep")
+    for criterion, group in subset.groupby("criterion"):
+        color = COLORS.get(criterion)
+        values = group[parameter].astype(float)
+        axes.scatter(values, group[metric], label=f"{criterion} selection", color=color)
+        axes.scatter(values, group[f"dev_{metric}"], label=f"{criterion} dev", marker="x",
+                     color=color)  # fmt: skip
+    axes.set(xlabel=parameter, ylabel=metric, title=f"{metric} vs {parameter}")
     axes.legend(fontsize=8)
     return _png(figure)
 

@@ -1,4 +1,4 @@
-"""The report's numbers: one row per trial, the winner, per-criterion statistics, compute spent.
+"""The report's numbers: one row per trial, per-criterion statistics, compute spent.
 
 Pure pandas over the ``SweepRecord`` read from MLflow (the source of truth). A trial's score is
 taken at its best epoch by the selection metric (``scope="best"``, the default: what the sweep
@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 
 from losses import list_criteria
-from search.statistics import Ranking, mean_sd
-from trainable.common.directions import DIRECTIONS, best_first, best_row, direction
+from search.best_trials import competing
+from search.report.statistics import Ranking, mean_sd
+from trainable.common.directions import DIRECTIONS, best_first, direction
 from trainable.common.tracking import SweepRecord, TrialRecord
 
 SCORES = (
@@ -53,20 +54,10 @@ def criterion_parameters() -> list[str]:
     return sorted({p for specs in list_criteria().values() for p in specs})
 
 
-def ranked(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Trials that compete: scored and not failed (a crashed trial never wins)."""
-    return trials[(trials["status"] != "failed") & trials[metric].notna()]
-
-
-def winner(trials: pd.DataFrame, metric: str) -> pd.Series | None:
-    """The best competing trial in the metric's direction (ties: the earlier row)."""
-    return best_row(ranked(trials, metric), metric)
-
-
 def criterion_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per criterion, best criterion first: trials, competing (scored, not failed) trials, best,
     median, mean ± sd."""
-    scored = ranked(trials, metric)
+    scored = competing(trials, metric)
     grouped = scored.groupby("criterion")[metric]
     table = pd.DataFrame(
         {
@@ -96,10 +87,6 @@ def compute_spent(trials: pd.DataFrame, sweep: SweepRecord, max_t: int) -> dict[
         "wall_s": ((sweep.end_ms or sweep.start_ms) - sweep.start_ms) / 1000,
         "trial_time_s": float(trials["wall_s"].sum()),
     }
-
-
-def best_of(trials: pd.DataFrame, criterion: str, metric: str) -> pd.Series | None:
-    return winner(trials[trials["criterion"] == criterion], metric)
 
 
 def scored_epoch(history: dict[str, dict[int, float]], metric: str, scope: str) -> int | None:

@@ -6,8 +6,8 @@ between criteria, so the report re-trains the best configuration of each of the 
 1..N: the same seeds for every candidate, so scores pair on seed (the selection split stays
 fixed: it follows ``experiment.seed``). Each run is scored on KLUE dev at its best
 selection-split epoch: dev is the split no choice was made on, while the selection scores of the
-configurations the sweep picked are biased upward. ``search.statistics.rank_criteria`` turns the
-scores into the verdict.
+configurations the sweep picked are biased upward. ``statistics.rank_criteria`` turns the scores
+into the verdict.
 
 The runs are MLflow child runs of the sweep's parent run (tags ``stage=confirmation``, ``seed``,
 ``confirmation.of`` = the sweep trial re-trained), so a report interrupted mid-way, or asked
@@ -24,8 +24,9 @@ from typing import Any
 
 import pandas as pd
 
-from search.report_tables import best_of, criterion_table, scored_epoch
-from search.statistics import Ranking, rank_criteria
+from search.best_trials import best_of
+from search.report.statistics import Ranking, rank_criteria
+from search.report.tables import criterion_table, scored_epoch
 from trainable.common.directions import direction
 from trainable.common.settings import TrialSettings
 from trainable.common.tracking import (
@@ -141,43 +142,23 @@ def _score(record: TrialRecord, metric: str) -> dict[str, Any]:
 
 def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, plan: Plan) -> None:
     """One Tune run over the jobs, each a child run of the sweep's parent in MLflow. Scores
-    live in MLflow; checkpoints serve retries only and are deleted once the runs end."""
-    from ray import tune  # Ray and torch load only when something is trained
-
-    from trainable.common.ray_tune import start_ray
+    live in MLflow; checkpoints serve retries only and are deleted once the runs end. Raises
+    ``FitInterrupted`` on Ctrl-C (the finished seeds are kept in MLflow)."""
+    from trainable.common import ray_tune  # Ray and torch load only when something is trained
     from trainable.data import prepare_data
 
     settings_list = [_job_settings(c, seed, sweep, plan) for c, seed in jobs]
     data = prepare_data(settings_list[0])  # one sweep, one data preparation for every run
     print(f"confirmation: training {len(jobs)} run(s) ...", flush=True)
-    start_ray()
-    tuner = tune.Tuner(
-        tune.with_resources(
-            tune.with_parameters(_run_one, settings_list=settings_list, data=data),
-            plan.resources,
-        ),
-        param_space={"index": tune.grid_search(list(range(len(jobs))))},
-        tune_config=tune.TuneConfig(
-            metric=metric,
-            mode=direction(metric),
-            max_concurrent_trials=plan.max_concurrent,
-            reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(
-            name=f"{sweep.name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=str(plan.storage_path),
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1,
-                checkpoint_score_attribute=metric,
-                checkpoint_score_order=direction(metric),
-            ),
-            verbose=1,
-        ),
-    )
-    results = tuner.fit()
-    if results.num_terminated + results.num_errors < len(jobs):  # Ctrl-C: Tune returned early
-        raise KeyboardInterrupt
-    for result in results:
+    ray_tune.start_ray()
+    tuner = ray_tune.build_tuner(
+        _run_one, {"settings_list": settings_list, "data": data},
+        plan.resources, name=f"{sweep.name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}",
+        storage_path=plan.storage_path, metric=metric,
+        param_space={"index": ray_tune.grid(list(range(len(jobs))))},
+        max_concurrent=plan.max_concurrent, reuse_actors=True,
+    )  # fmt: skip
+    for result in ray_tune.fit(tuner, len(jobs)):
         for folder in Path(result.path).glob("checkpoint_*") if result.path else ():
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -206,6 +187,7 @@ def _job_settings(candidate: Candidate, seed: int, sweep: SweepRecord, plan: Pla
 
 
 def _run_one(config: dict[str, Any], *, settings_list: list[TrialSettings], data) -> None:
+    """The trainable: job ``config["index"]`` of the grid, as one trial."""
     from trainable.train import train_fn
 
     train_fn({}, settings=settings_list[config["index"]], data=data)

@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from search.summary import markdown_table, short
+from search.markdown import markdown_table, short
 
 
 @dataclass

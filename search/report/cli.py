@@ -1,0 +1,100 @@
+"""``python -m search.report``: the best loss setup by micro-F1, the evidence, and how sure we are.
+
+    python -m search.report --config configs/quickstart.yaml [--set key=value ...]
+    python -m search.report --tracking-uri URI (--experiment NAME | --run-id PARENT_RUN_ID)
+    options: [--scope best|last] [--out DIR] [--confirm K --seeds N]
+
+Writes to ``--out`` (default ``reports/<sweep name>/``) what ``search.report.build`` lists.
+Exit codes: 0 done, 2 bad input or no usable sweep, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from search.config import load_sweep_config
+from search.report.build import ReportRequest, build_report
+from search.report.confirmation import ConfirmationError
+from trainable.common.ray_tune import FitInterrupted
+from trainable.common.tracking import TrackingError, find_sweep_run
+from trainable.common.yaml_config import ConfigError, add_config_arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        request = _request(args)
+        folder = build_report(request, Path(args.out) if args.out else None)
+    except (ConfigError, TrackingError, ConfirmationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (FitInterrupted, KeyboardInterrupt):
+        print(
+            "interrupted: finished confirmation seeds are kept in MLflow; run the same report "
+            "again to train only the rest",
+            file=sys.stderr,
+        )
+        return 130
+    print((folder / "report.md").read_text(encoding="utf-8").split("\n## Figures")[0])
+    print(f"report written to {folder}/ (report.html, report.md, trials.csv, best_config.yaml)")
+    return 0
+
+
+def _request(args: argparse.Namespace) -> ReportRequest:
+    if args.config:
+        config = load_sweep_config(args.config, args.set)
+        if not config.tracking.uri:
+            raise ConfigError(args.config, ["tracking.uri: the report reads the sweep from MLflow"])
+        report = config.report
+        return ReportRequest(
+            tracking_uri=config.tracking.uri,
+            parent_run_id=find_sweep_run(
+                config.tracking.uri, config.tracking.experiment, config.experiment.name, args.run_id
+            ),
+            metric=config.search.metric,
+            scope=args.scope or report.scope, max_t=config.max_epochs(),
+            confirm_top_k=report.confirm_top_k if args.confirm is None else args.confirm,
+            seeds=args.seeds or report.seeds, baseline=report.baseline,
+            resources={"cpu": config.resources.cpu, "gpu": config.resources.gpu},
+            storage_path=config.storage.path, max_concurrent=config.search.max_concurrent,
+        )  # fmt: skip
+    if not args.tracking_uri or not (args.experiment or args.run_id):
+        raise ConfigError(
+            "search.report", ["give --config, or --tracking-uri with --experiment or --run-id"]
+        )
+    return ReportRequest(
+        tracking_uri=args.tracking_uri,
+        parent_run_id=find_sweep_run(args.tracking_uri, args.experiment or "", None, args.run_id),
+        scope=args.scope or "best", **_confirm_flags(args),
+    )  # fmt: skip
+
+
+def _confirm_flags(args: argparse.Namespace) -> dict[str, int]:
+    flags = {"confirm_top_k": args.confirm, "seeds": args.seeds}
+    return {key: value for key, value in flags.items() if value is not None}
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m search.report", description=__doc__.splitlines()[0]
+    )
+    add_config_arguments(parser, "report.confirm_top_k=2", required=False)
+    parser.add_argument("--tracking-uri", help="MLflow URI (sqlite:///mlflow.db, http://host:5000)")
+    parser.add_argument("--experiment", help="MLflow experiment: its newest sweep is reported")
+    parser.add_argument("--run-id", help="the sweep's parent run id")
+    parser.add_argument(
+        "--scope", choices=("best", "last"), help="score trials at their best or last epoch"
+    )
+    parser.add_argument("--out", help="output folder (default reports/<sweep name>/)")
+    parser.add_argument(
+        "--confirm",
+        type=int,
+        metavar="K",
+        help="re-train the top-K criteria (plus ce) over seeds; 0: single seed, not confirmed",
+    )
+    parser.add_argument("--seeds", type=int, metavar="N", help="seeds per criterion (>= 2)")
+    return parser.parse_args(argv)

@@ -1,0 +1,167 @@
+"""The sweep's MLflow side, on the driver: the parent run, the runs of trials Tune ended before
+their trial could (stopped at a rung, lost with a node), and settling every run after the sweep.
+Tracking off (no ``tracking.uri``) is a ``NullSweepTracking``; the driver never asks which.
+
+An MLflow outage never costs the sweep: what cannot be written is said in the summary, and the
+trials' outboxes keep their records for ``--resume``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from search.config import SweepConfig
+from trainable.common.settings import TrialSettings
+from trainable.common.tracking import (
+    METRIC_TAG,
+    OUTBOX_DIR,
+    RunEnd,
+    SweepRun,
+    bounded_requests,
+    flush_outboxes,
+    is_outage,
+)
+
+
+class NullSweepTracking:
+    """No MLflow: every step is a no-op."""
+
+    run_id: str | None = None
+
+    def trial_settings(self, settings: TrialSettings) -> TrialSettings:
+        return settings
+
+    def log_data(self, guids_by_split: dict[str, list[str]], files: dict) -> None:
+        pass
+
+    def callbacks(self) -> list[tune.Callback]:
+        return []
+
+    def interrupt(self) -> None:
+        pass
+
+    def settle(self, results: tune.ResultGrid, experiment_dir: Path) -> tuple[dict, list[str]]:
+        return {}, []
+
+    def finish(self, summary_markdown: str, failed: bool) -> None:
+        pass
+
+
+class SweepTracking(NullSweepTracking):
+    def __init__(self, sweep: SweepRun, default_epochs: int) -> None:
+        self.sweep = sweep
+        self.default_epochs = default_epochs
+
+    @classmethod
+    def open(cls, config: SweepConfig, experiment_dir: Path, run_id: str | None) -> SweepTracking:
+        """Create the parent run, or reopen ``run_id`` when the sweep resumes."""
+        tags = {
+            "sweep.config_hash": config.config_hash(),
+            "ray.experiment_path": str(experiment_dir),
+            METRIC_TAG: config.search.metric,
+        }
+        sweep = SweepRun.open(config.tracking, config.experiment.name, tags, run_id=run_id)
+        return cls(sweep, config.train.num_train_epochs)
+
+    @property
+    def run_id(self) -> str:
+        return self.sweep.run_id
+
+    def trial_settings(self, settings: TrialSettings) -> TrialSettings:
+        """Trials open their runs under the parent run."""
+        tracking = settings.tracking.model_copy(update={"parent_run_id": self.sweep.run_id})
+        return settings.model_copy(update={"tracking": tracking})
+
+    def log_data(self, guids_by_split: dict[str, list[str]], files: dict) -> None:
+        self.sweep.log_data(guids_by_split, files)
+
+    def callbacks(self) -> list[tune.Callback]:
+        return [_CloseTrialRuns(self.sweep, self.default_epochs)]
+
+    def interrupt(self) -> None:
+        tolerate_outage("marking the interrupted runs KILLED", self.sweep.interrupt)
+
+    def settle(
+        self, results: tune.ResultGrid, experiment_dir: Path
+    ) -> tuple[dict[str, str], list[str]]:
+        """After the sweep: send the records trials kept while MLflow was unreachable, close every
+        trial's run, drop runs of forgotten trials. Returns trial id → run id and notes for the
+        summary; what MLflow still lacks is said there, never left as a silent gap."""
+        notes = [f"MLflow parent run: {self.sweep.run_id}"]
+        unsent = flush_outboxes(experiment_dir)
+        if unsent:
+            notes.append(
+                f"MLflow has not received {sum(unsent.values())} record(s) of {len(unsent)} "
+                f"trial(s) ({', '.join(sorted(unsent))}): the server did not answer. They are "
+                f"kept in {experiment_dir / OUTBOX_DIR}; `--resume` sends them once it answers."
+            )
+        ends = {r.metrics.get("trial_id"): _end_of(r.error) for r in results}
+        try:
+            with bounded_requests():
+                orphans = self.sweep.drop_orphans(set(ends))
+                self.sweep.close_children(ends)
+                run_ids = {trial: run.info.run_id for trial, run in self.sweep.child_runs().items()}
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            notes.append(f"MLflow unreachable at the end of the sweep ({error_line(error)}).")
+            return {}, notes
+        if orphans:
+            notes.append(
+                f"{orphans} MLflow run(s) of trials lost with a killed driver were deleted "
+                "(restorable in MLflow); the resumed sweep re-ran those trials."
+            )
+        return run_ids, notes
+
+    def finish(self, summary_markdown: str, failed: bool) -> None:
+        tolerate_outage(
+            "closing the parent run", lambda: self.sweep.finish(summary_markdown, failed=failed)
+        )
+
+
+class _CloseTrialRuns(tune.Callback):
+    """Ends the MLflow run of a trial that Tune stopped or lost before the trial could: one
+    stopped at a rung (tagged ``stopped_early``), or one lost with its node. Never fails the
+    sweep: the end of the sweep settles what this could not."""
+
+    def __init__(self, sweep: SweepRun, default_epochs: int) -> None:
+        self.sweep = sweep
+        self.default_epochs = default_epochs
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        planned = int(trial.config.get("num_train_epochs", self.default_epochs))
+        reached = int((trial.last_result or {}).get("epoch", 0))
+        end = RunEnd.finished(stopped_early=reached < planned)
+        tolerate_outage(
+            "closing a trial's run", lambda: self.sweep.close_child(trial.trial_id, end)
+        )
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        end = _end_of(trial.get_error())
+        tolerate_outage(
+            "closing a trial's run", lambda: self.sweep.close_child(trial.trial_id, end)
+        )
+
+
+def tolerate_outage(doing: str, call: Callable[[], None]) -> None:
+    """Run an MLflow call whose failure must not cost the sweep: warn and go on."""
+    try:
+        with bounded_requests():
+            call()
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        print(f"warning: MLflow unreachable while {doing}: {error_line(error)}", flush=True)
+
+
+def error_line(error: BaseException | None) -> str:
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[-1][:300] if text else "trial errored"
+
+
+def _end_of(error: BaseException | None) -> RunEnd:
+    return RunEnd.failed(error_line(error)) if error is not None else RunEnd.finished()

@@ -1,0 +1,61 @@
+"""``python -m search.trial --config FILE [--set key=value ...]``: one training, no search.
+
+Reads a sweep config (every section is checked; the search sections are unused) or a report's
+``best_config.yaml``, and runs the base settings as one Tune trial on a local loopback Ray,
+tracked in MLflow like a sweep's trial. Exit codes: 0 done, 1 the trial failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from search.config import load_sweep_config
+from trainable.common.yaml_config import ConfigError, add_config_arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m search.trial", description="Run one training (one trial) locally."
+    )
+    add_config_arguments(parser, "train.num_train_epochs=2")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_sweep_config(args.config, args.set).base_settings()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    from trainable.common import ray_tune  # Ray, torch and transformers load only from here on
+    from trainable.data import prepare_data
+    from trainable.model import ModelLoadError
+    from trainable.records import DataError
+    from trainable.train import HEADLINE, METRIC, train_fn
+
+    try:
+        print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
+        data = prepare_data(settings)
+    except (DataError, ModelLoadError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(data.notes), flush=True)
+    cpus = os.cpu_count() or 1
+    ray_tune.start_ray(num_cpus=cpus)
+    tuner = ray_tune.build_tuner(
+        train_fn, {"settings": settings, "data": data}, {"cpu": cpus},
+        name=settings.experiment.name, storage_path=settings.storage.path, metric=METRIC,
+    )  # fmt: skip
+    result = tuner.fit()[0]
+    if result.error is not None:
+        print(f"error: the trial failed: {result.error}", file=sys.stderr)
+        return 1
+    columns = ["epoch", *HEADLINE, *(f"dev_{name}" for name in HEADLINE)]
+    frame = result.metrics_dataframe[columns]
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"checkpoint: {result.checkpoint.path if result.checkpoint else 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

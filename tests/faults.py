@@ -1,0 +1,59 @@
+"""Faults injected into real trials through ``trainable.hooks``, and a sweep CLI that injects them.
+
+    python -m tests.faults '<json>' --config ... [--set ...]
+
+runs ``python -m search.run`` with the hooks the JSON names, e.g.
+``{"fail_after_epoch": {"epoch": 1, "on_retries": true, "when": {"criterion": "focal"}}}`` or
+``{"nan_loss_at_step": {"step": 3}}``. Ray's workers import this module by name (the hooks
+travel to them pickled by reference), so it lives in the importable ``tests`` package.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from trainable.hooks import TrialHook
+
+
+class InjectedFailure(RuntimeError):
+    """What ``FailAfterEpoch`` raises: retries must resume from the checkpoint."""
+
+
+class FailAfterEpoch(TrialHook):
+    """Fail after reporting ``epoch`` on a trial's first attempt; with ``on_retries``, also after
+    every epoch >= ``epoch`` on retries; only trials whose sampled values match ``when``."""
+
+    def __init__(self, epoch: int, on_retries: bool = False, when: dict | None = None) -> None:
+        self.epoch, self.on_retries, self.when = epoch, on_retries, when or {}
+
+    def after_epoch(self, epoch: int, *, resumed: bool, sampled: dict[str, Any]) -> None:
+        if any(sampled.get(key) != value for key, value in self.when.items()):
+            return
+        fails = (self.on_retries and epoch >= self.epoch) if resumed else epoch == self.epoch
+        if fails:
+            raise InjectedFailure(f"injected failure after epoch {epoch}")
+
+
+class NanLossAtStep(TrialHook):
+    """Turn the training loss into NaN at ``step``: the NaN guard must stop the trial."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def training_loss(self, loss: Any, step: int) -> Any:
+        return loss * float("nan") if step == self.step else loss
+
+
+HOOKS = {"fail_after_epoch": FailAfterEpoch, "nan_loss_at_step": NanLossAtStep}
+
+
+def hooks_from_json(text: str) -> list[TrialHook]:
+    return [HOOKS[name](**arguments) for name, arguments in json.loads(text).items()]
+
+
+if __name__ == "__main__":
+    from search.run import main
+
+    sys.exit(main(sys.argv[2:], hooks=hooks_from_json(sys.argv[1])))

@@ -1,0 +1,103 @@
+"""What a trial's MLflow run is made of, as typed records, and the outbox file that keeps them
+while the tracking server does not answer.
+
+A record is one of ``Started``, ``Text``, ``Epoch`` or ``RunEnd``; the outbox file holds the run's
+identity (``RunSpec``), the run id once known and the records not yet sent, in order. It is JSON
+(each record tagged with its class name) and replaced atomically, so a kill mid-write never
+leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from trainable.common.tracking.lifecycle import RunEnd
+
+
+@dataclass(frozen=True)
+class Started:
+    """The run (re)starts; ``tags`` are the latest attempt's (e.g. its node)."""
+
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+    path: str  # artifact path
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch's scalar metrics (at ``step=epoch``, measured at ``time_ms``) and its
+    per-class F1 table as CSV."""
+
+    epoch: int
+    time_ms: int
+    metrics: dict[str, float]
+    per_class_csv: str
+
+
+Record = Started | Text | Epoch | RunEnd
+RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (Started, Text, Epoch, RunEnd)}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Where the trial's run lives and what it is created with."""
+
+    uri: str
+    experiment: str
+    parent_run_id: str | None
+    tags: dict[str, str]
+    params: dict[str, str]
+
+
+@dataclass
+class OutboxState:
+    """A trial run's delivery state: ``kept`` records wait in the outbox since an outage began
+    (0: no outage), ``delayed`` were sent late so far."""
+
+    spec: RunSpec
+    run_id: str | None = None
+    pending: list[Record] = field(default_factory=list)
+    kept: int = 0
+    delayed: int = 0
+
+
+def save(path: Path, state: OutboxState) -> None:
+    document = {
+        "spec": asdict(state.spec),
+        "run_id": state.run_id,
+        "pending": [{"type": type(r).__name__, **asdict(r)} for r in state.pending],
+        "kept": state.kept,
+        "delayed": state.delayed,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(document), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def load(path: Path) -> OutboxState | None:
+    if not path.is_file():
+        return None
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return OutboxState(
+        spec=RunSpec(**document["spec"]),
+        run_id=document["run_id"],
+        pending=[_record(item) for item in document["pending"]],
+        kept=document["kept"],
+        delayed=document["delayed"],
+    )
+
+
+def _record(item: dict[str, Any]) -> Record:
+    kind = RECORD_TYPES.get(item.get("type", ""))
+    if kind is None:
+        raise ValueError(f"unknown outbox record type {item.get('type')!r}")
+    return kind(**{f.name: item[f.name] for f in fields(kind)})
