@@ -133,6 +133,7 @@ def test_optuna_learns_the_best_epoch_and_cut_trials_are_pruned_for_a_lower_is_b
     assert done.returncode == 0, done.stderr[-4000:]
     client = MlflowClient(store)
     _, children = sweep_runs(client, experiment)
+    assert {run.info.status for run in children} == {"FINISHED"}  # cut ones closed by the driver
     history = {
         run.info.run_id: {
             m.step: m.value for m in client.get_metric_history(run.info.run_id, "ce_loss")

@@ -52,7 +52,7 @@ def is_outage(error: Exception) -> bool:
 
 @contextlib.contextmanager
 def bounded_requests(max_retries: int = 2, timeout_s: int = 10) -> Iterator[None]:
-    """Cap MLflow's HTTP retries for the calls inside (MLflow 3.17 reads these per request;
+    """Cap MLflow's HTTP retries for the calls inside (MLflow reads these per request;
     its defaults, 7 retries with exponential backoff, block a caller for minutes). The default
     is a few seconds per call during an outage, so a trial or the driver goes on."""
     bounded = {

@@ -69,7 +69,7 @@ class OutboxState:
     delayed: int = 0
 
 
-def save(path: Path, state: OutboxState) -> None:
+def save_outbox(path: Path, state: OutboxState) -> None:
     document = {
         "spec": asdict(state.spec),
         "run_id": state.run_id,
@@ -83,7 +83,7 @@ def save(path: Path, state: OutboxState) -> None:
     os.replace(partial, path)
 
 
-def load(path: Path) -> OutboxState | None:
+def load_outbox(path: Path) -> OutboxState | None:
     if not path.is_file():
         return None
     document = json.loads(path.read_text(encoding="utf-8"))

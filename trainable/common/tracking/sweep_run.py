@@ -10,7 +10,6 @@ from mlflow.entities import Dataset, DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
 
 from trainable.common.settings import TrackingSettings
-from trainable.common.tracking import lifecycle
 from trainable.common.tracking.client import (
     SWEEP_TAG,
     TRIAL_ID_TAG,
@@ -20,7 +19,14 @@ from trainable.common.tracking.client import (
     probe_server,
     unusable,
 )
-from trainable.common.tracking.lifecycle import RunEnd
+from trainable.common.tracking.lifecycle import (
+    FAILED,
+    FINISHED,
+    RunEnd,
+    end_if_running,
+    end_run,
+    mark_running,
+)
 
 
 class SweepRun:
@@ -44,7 +50,7 @@ class SweepRun:
                 all_tags = {"mlflow.runName": name, SWEEP_TAG: name, **tags}
                 run_id = client.create_run(experiment, tags=all_tags, run_name=name).info.run_id
             else:
-                lifecycle.mark_running(client, run_id, {})
+                mark_running(client, run_id, {})
         except Exception as error:  # any transport or store error: say where and why, once
             raise unusable(settings.uri, error) from None
         return cls(client, run_id, experiment)
@@ -61,14 +67,14 @@ class SweepRun:
         """End a trial's run that is still RUNNING (a trial Tune stopped at a rung or lost)."""
         run = self.child_runs().get(trial_id)
         if run is not None:
-            lifecycle.end_if_running(self.client, run, end)
+            end_if_running(self.client, run, end)
 
     def close_children(self, ends: dict[str, RunEnd]) -> None:
         """End every listed trial's run still RUNNING (trials lost with a node or stopped
         before their own last word)."""
         for trial_id, run in self.child_runs().items():
             if trial_id in ends:
-                lifecycle.end_if_running(self.client, run, ends[trial_id])
+                end_if_running(self.client, run, ends[trial_id])
 
     def drop_orphans(self, trial_ids: set[str]) -> int:
         """Soft-delete child runs of trials the sweep no longer knows (a driver killed before
@@ -83,8 +89,8 @@ class SweepRun:
         """The sweep stopped before its end: parent and unfinished trial runs become KILLED
         (``--resume`` reopens them)."""
         for run in self.child_runs().values():
-            lifecycle.end_if_running(self.client, run, RunEnd.killed())
-        lifecycle.end_run(self.client, self.run_id, RunEnd.killed())
+            end_if_running(self.client, run, RunEnd.killed())
+        end_run(self.client, self.run_id, RunEnd.killed())
 
     def log_data(
         self, guids_by_split: dict[str, list[str]], files: dict[str, tuple[str, str]]
@@ -114,5 +120,5 @@ class SweepRun:
 
     def finish(self, summary_markdown: str, failed: bool = False) -> None:
         self.client.log_text(self.run_id, summary_markdown, "summary.md")
-        end = RunEnd(lifecycle.FAILED if failed else lifecycle.FINISHED)
-        lifecycle.end_run(self.client, self.run_id, end)
+        end = RunEnd(FAILED if failed else FINISHED)
+        end_run(self.client, self.run_id, end)

@@ -21,7 +21,6 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from trainable.common.settings import TrackingSettings
-from trainable.common.tracking import lifecycle, outbox
 from trainable.common.tracking.client import (
     PARENT_TAG,
     TRIAL_ID_TAG,
@@ -29,8 +28,17 @@ from trainable.common.tracking.client import (
     experiment_id,
     is_outage,
 )
-from trainable.common.tracking.lifecycle import RunEnd
-from trainable.common.tracking.outbox import Epoch, OutboxState, Record, RunSpec, Started, Text
+from trainable.common.tracking.lifecycle import RunEnd, end_run, mark_running
+from trainable.common.tracking.outbox import (
+    Epoch,
+    OutboxState,
+    Record,
+    RunSpec,
+    Started,
+    Text,
+    load_outbox,
+    save_outbox,
+)
 
 OUTBOX_DIR = "mlflow_outbox"
 PER_CLASS_ARTIFACT = "per_class_f1/epoch_{epoch:03d}.csv"
@@ -123,7 +131,7 @@ class TrialRun(NullTrialRun):
                 flush=True,
             )
         self.state.kept = len(self.state.pending)
-        outbox.save(self.path, self.state)
+        save_outbox(self.path, self.state)
 
     def _find_or_create(self) -> str:
         spec = self.state.spec
@@ -146,7 +154,7 @@ class TrialRun(NullTrialRun):
         run_id = self.run_id
         match record:
             case Started(tags=tags):
-                lifecycle.mark_running(self.client, run_id, tags)
+                mark_running(self.client, run_id, tags)
             case Text(text=text, path=path):
                 self.client.log_text(run_id, text, path)
             case Epoch(epoch=epoch, time_ms=at, metrics=metrics, per_class_csv=table):
@@ -154,7 +162,7 @@ class TrialRun(NullTrialRun):
                 self.client.log_batch(run_id, metrics=logged)
                 self.client.log_text(run_id, table, PER_CLASS_ARTIFACT.format(epoch=epoch))
             case RunEnd():
-                lifecycle.end_run(self.client, run_id, record)
+                end_run(self.client, run_id, record)
 
 
 def open_trial_run(
@@ -177,7 +185,7 @@ def open_trial_run(
         tags={TRIAL_ID_TAG: trial_id, "mlflow.runName": run_name, **tags},
         params={key: str(value) for key, value in params.items()},
     )
-    earlier = outbox.load(path)  # a retried trial continues the backlog of its last attempt
+    earlier = load_outbox(path)  # a retried trial continues the backlog of its last attempt
     run = TrialRun(path, replace(earlier, spec=spec) if earlier else OutboxState(spec))
     run._send(Started(tags))
     return run
@@ -188,7 +196,7 @@ def flush_outboxes(experiment_dir: Path) -> dict[str, int]:
     still unsent, for the trials whose outbox the server still did not take."""
     unsent = {}
     for path in sorted((experiment_dir / OUTBOX_DIR).glob("*.json")):
-        run = TrialRun(path, outbox.load(path))
+        run = TrialRun(path, load_outbox(path))
         if not run.flush():
             unsent[path.stem] = len(run.state.pending)
     return unsent
