@@ -108,20 +108,11 @@ def run_comparison(config: CompareConfig) -> str:
 
 def _earlier_run(config: CompareConfig) -> str | None:
     """The parent run of an earlier comparison with this very config, so its seeds are re-used."""
-    from mlflow.tracking import MlflowClient
+    from trainable.common.tracking import newest_run_tagged
 
-    experiment = MlflowClient(config.tracking.uri).get_experiment_by_name(
-        config.tracking.experiment
+    return newest_run_tagged(
+        config.tracking.uri, config.tracking.experiment, CONFIG_HASH_TAG, _identity(config)
     )
-    if experiment is None:
-        return None
-    runs = MlflowClient(config.tracking.uri).search_runs(
-        [experiment.experiment_id],
-        f"tags.`{CONFIG_HASH_TAG}` = '{_identity(config)}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0].info.run_id if runs else None
 
 
 def _identity(config: CompareConfig) -> str:
@@ -143,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_config_arguments(parser, "report.seeds=3")
     args = parser.parse_args(argv)
-    from search.report.confirmation import ConfirmationError
-    from trainable.common.ray_tune import FitInterrupted
+    from search.report.confirmation import ConfirmationError, ConfirmationInterrupted
     from trainable.common.tracking import TrackingError
     from trainable.model import ModelLoadError
     from trainable.records import DataError
@@ -154,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, ModelLoadError, TrackingError, ConfirmationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (FitInterrupted, KeyboardInterrupt):
+    except (ConfirmationInterrupted, KeyboardInterrupt):
         print(
             "interrupted: finished seeds are kept in MLflow; run again to finish", file=sys.stderr
         )

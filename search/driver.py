@@ -4,8 +4,8 @@ Order of events (the config is already resolved and checked by ``search.config``
 what cannot work early (storage, resume state, MLflow) → prepare the data once → start or join
 Ray and refuse what the cluster cannot run (``search.preflight``) → open the MLflow parent run
 (``search.sweep_tracking``) → run the Tuner (Optuna over the define-by-run space, ASHA on
-epochs; ``search.searcher``), or restore and resume it → settle MLflow → keep one checkpoint per
-trial → summarize the best trial per criterion (printed, ``<storage>/<name>/summary.md`` and on
+epochs; ``search.searcher``), or restore and resume it → keep one checkpoint per trial → settle
+MLflow → summarize the best trial per criterion (printed, ``<storage>/<name>/summary.md`` and on
 the parent run). What one trial does lives in ``trainable/``.
 """
 

@@ -1,4 +1,5 @@
-"""Markdown tables and cells, for the sweep's summary, the report and the comparison."""
+"""Text for people: Markdown tables and cells (the sweep's summary, the report, the comparison)
+and one-line error texts."""
 
 from __future__ import annotations
 
@@ -34,3 +35,10 @@ def short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e-2 else f"{value:.2f}"
     return str(value)
+
+
+def error_line(error: BaseException | None) -> str:
+    """The last line of an error (a trial's error from Ray ends with its message), at most 300
+    characters: what a table or a note shows."""
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[-1][:300] if text else "trial errored"

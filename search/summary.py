@@ -1,5 +1,5 @@
 """The end-of-sweep summary: the best trial per criterion, as a Markdown table, with notes on
-errored trials, disk use and what MLflow holds. Pure pandas over Tune's results."""
+errored trials, disk use and what MLflow holds. Pandas over Tune's results."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pandas as pd
 
 from search.best_trials import best_per_criterion
 from search.config import SweepConfig
-from search.markdown import missing, short, to_markdown
-from search.sweep_tracking import error_line
+from search.markdown import error_line, missing, short, to_markdown
 
 SHOWN_METRICS = ("micro_f1", "auprc", "dev_micro_f1", "dev_auprc")
 

@@ -1,6 +1,7 @@
 """The sweep's MLflow side, on the driver: the parent run, the runs of trials Tune ended before
 their trial could (stopped at a rung, lost with a node), and settling every run after the sweep.
 Tracking off (no ``tracking.uri``) is a ``NullSweepTracking``; the driver never asks which.
+``results`` below are Tune's ``ResultGrid``.
 
 An MLflow outage never costs the sweep: what cannot be written is said in the summary, and the
 trials' outboxes keep their records for ``--resume``.
@@ -12,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ray import tune
-
 from search.config import SweepConfig
+from search.markdown import error_line
+from trainable.common import ray_tune
 from trainable.common.settings import TrialSettings
 from trainable.common.tracking import (
     METRIC_TAG,
@@ -38,13 +39,13 @@ class NullSweepTracking:
     def log_data(self, guids_by_split: dict[str, list[str]], files: dict) -> None:
         pass
 
-    def callbacks(self) -> list[tune.Callback]:
+    def callbacks(self) -> list[ray_tune.OnTrialEnd]:
         return []
 
     def interrupt(self) -> None:
         pass
 
-    def settle(self, results: tune.ResultGrid, experiment_dir: Path) -> tuple[dict, list[str]]:
+    def settle(self, results: Any, experiment_dir: Path) -> tuple[dict, list[str]]:
         return {}, []
 
     def finish(self, summary_markdown: str, failed: bool) -> None:
@@ -79,15 +80,30 @@ class SweepTracking(NullSweepTracking):
     def log_data(self, guids_by_split: dict[str, list[str]], files: dict) -> None:
         self.sweep.log_data(guids_by_split, files)
 
-    def callbacks(self) -> list[tune.Callback]:
-        return [_CloseTrialRuns(self.sweep, self.default_epochs)]
+    def callbacks(self) -> list[ray_tune.OnTrialEnd]:
+        """Ends the MLflow run of a trial Tune ended before the trial could: one stopped at a
+        rung (tagged ``stopped_early``), or one lost with its node. Never fails the sweep: the
+        end of the sweep settles what this could not."""
+        return [ray_tune.OnTrialEnd(self._close_trial_run)]
+
+    def _close_trial_run(
+        self, trial_id: str, sampled: dict, last_result: dict, error: BaseException | None
+    ) -> None:
+        end = self._end(sampled, last_result, error)
+        tolerate_outage("closing a trial's run", lambda: self.sweep.close_child(trial_id, end))
+
+    def _end(self, sampled: dict, last_result: dict, error: BaseException | None) -> RunEnd:
+        """FAILED with the error's last line, else FINISHED, ``stopped_early`` when the trial
+        reported fewer epochs than it planned."""
+        if error is not None:
+            return RunEnd.failed(error_line(error))
+        planned = int(sampled.get("num_train_epochs", self.default_epochs))
+        return RunEnd.finished(stopped_early=int(last_result.get("epoch", 0)) < planned)
 
     def interrupt(self) -> None:
         tolerate_outage("marking the interrupted runs KILLED", self.sweep.interrupt)
 
-    def settle(
-        self, results: tune.ResultGrid, experiment_dir: Path
-    ) -> tuple[dict[str, str], list[str]]:
+    def settle(self, results: Any, experiment_dir: Path) -> tuple[dict[str, str], list[str]]:
         """After the sweep: send the records trials kept while MLflow was unreachable, close every
         trial's run, drop runs of forgotten trials. Returns trial id → run id and notes for the
         summary; what MLflow still lacks is said there, never left as a silent gap."""
@@ -99,7 +115,7 @@ class SweepTracking(NullSweepTracking):
                 f"trial(s) ({', '.join(sorted(unsent))}): the server did not answer. They are "
                 f"kept in {experiment_dir / OUTBOX_DIR}; `--resume` sends them once it answers."
             )
-        ends = {r.metrics.get("trial_id"): _end_of(r.error) for r in results}
+        ends = {r.metrics.get("trial_id"): self._end(r.config, r.metrics, r.error) for r in results}
         try:
             with bounded_requests():
                 orphans = self.sweep.drop_orphans(set(ends))
@@ -123,30 +139,6 @@ class SweepTracking(NullSweepTracking):
         )
 
 
-class _CloseTrialRuns(tune.Callback):
-    """Ends the MLflow run of a trial that Tune stopped or lost before the trial could: one
-    stopped at a rung (tagged ``stopped_early``), or one lost with its node. Never fails the
-    sweep: the end of the sweep settles what this could not."""
-
-    def __init__(self, sweep: SweepRun, default_epochs: int) -> None:
-        self.sweep = sweep
-        self.default_epochs = default_epochs
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        planned = int(trial.config.get("num_train_epochs", self.default_epochs))
-        reached = int((trial.last_result or {}).get("epoch", 0))
-        end = RunEnd.finished(stopped_early=reached < planned)
-        tolerate_outage(
-            "closing a trial's run", lambda: self.sweep.close_child(trial.trial_id, end)
-        )
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        end = _end_of(trial.get_error())
-        tolerate_outage(
-            "closing a trial's run", lambda: self.sweep.close_child(trial.trial_id, end)
-        )
-
-
 def tolerate_outage(doing: str, call: Callable[[], None]) -> None:
     """Run an MLflow call whose failure must not cost the sweep: warn and go on."""
     try:
@@ -156,12 +148,3 @@ def tolerate_outage(doing: str, call: Callable[[], None]) -> None:
         if not is_outage(error):
             raise
         print(f"warning: MLflow unreachable while {doing}: {error_line(error)}", flush=True)
-
-
-def error_line(error: BaseException | None) -> str:
-    text = str(error).strip() if error is not None else ""
-    return text.splitlines()[-1][:300] if text else "trial errored"
-
-
-def _end_of(error: BaseException | None) -> RunEnd:
-    return RunEnd.failed(error_line(error)) if error is not None else RunEnd.finished()

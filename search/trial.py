@@ -2,7 +2,8 @@
 
 Reads a sweep config (every section is checked; the search sections are unused) or a report's
 ``best_config.yaml``, and runs the base settings as one Tune trial on a local loopback Ray,
-tracked in MLflow like a sweep's trial. Exit codes: 0 done, 1 the trial failed, 2 bad input.
+tracked in MLflow like a sweep's trial. Exit codes: 0 done, 1 the trial failed, 2 bad input,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
         data = prepare_data(settings)
-    except (DataError, ModelLoadError) as error:
+    except (ConfigError, DataError, ModelLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print("\n".join(data.notes), flush=True)
@@ -46,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         train_fn, {"settings": settings, "data": data}, {"cpu": cpus},
         name=settings.experiment.name, storage_path=settings.storage.path, metric=METRIC,
     )  # fmt: skip
-    result = tuner.fit()[0]
+    try:
+        result = ray_tune.fit(tuner, trials=1)[0]
+    except ray_tune.FitInterrupted:
+        print("interrupted: the training stopped before its end", file=sys.stderr)
+        return 130
     if result.error is not None:
         print(f"error: the trial failed: {result.error}", file=sys.stderr)
         return 1

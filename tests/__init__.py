@@ -1,0 +1,2 @@
+"""The suite: real KLUE slices, a real local Ray, real MLflow stores and servers; shared
+helpers in ``tests.helpers``, injected faults in ``tests.faults``."""

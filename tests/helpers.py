@@ -140,3 +140,8 @@ def trial_folders(experiment_dir: Path) -> list[Path]:
     from trainable.common.ray_tune import TRIAL_FOLDER_PREFIX
 
     return sorted(experiment_dir.glob(f"{TRIAL_FOLDER_PREFIX}*"))
+
+
+def run_in_repo(command: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run ``command`` from the repository root, capturing its text output."""
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)

@@ -4,7 +4,8 @@
 (``criterion``, ``gamma``, ``learning_rate``, ...); the base ``settings`` and the ``data``
 prepared once per sweep arrive through ``tune.with_parameters``. Reading ``train_fn`` top to
 bottom shows the whole trial: settings → model → criterion → tracking → train (report each epoch).
-A run Tune stops at a rung is ended in MLflow by the driver, which saw the decision.
+The trial ends its own MLflow run when it finishes or raises; a run Tune stops at a rung is ended
+by the sweep's driver, which made that decision (``search.sweep_tracking``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def train_fn(
         ray_tune.trial_id(),
         ray_tune.trial_name(),
         logged_params(settings),
-        tags={NODE_TAG: ray_tune.node_id(), **settings.tracking.tags},  # the latest attempt's
+        tags={NODE_TAG: ray_tune.node_id(), **settings.tracking.tags},  # this attempt's node
         experiment_dir=settings.storage.path / settings.experiment.name,
     )
     run.log_text(dump_yaml(settings), "trial_settings.yaml")

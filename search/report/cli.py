@@ -17,8 +17,7 @@ from pathlib import Path
 
 from search.config import load_sweep_config
 from search.report.build import ReportRequest, build_report
-from search.report.confirmation import ConfirmationError
-from trainable.common.ray_tune import FitInterrupted
+from search.report.confirmation import ConfirmationError, ConfirmationInterrupted
 from trainable.common.tracking import TrackingError, find_sweep_run
 from trainable.common.yaml_config import ConfigError, add_config_arguments
 
@@ -32,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, TrackingError, ConfirmationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (FitInterrupted, KeyboardInterrupt):
+    except (ConfirmationInterrupted, KeyboardInterrupt):
         print(
             "interrupted: finished confirmation seeds are kept in MLflow; run the same report "
             "again to train only the rest",

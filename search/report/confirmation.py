@@ -32,6 +32,7 @@ from trainable.common.settings import TrialSettings
 from trainable.common.tracking import (
     CONFIRMATION_STAGE,
     CONFIRMS_TAG,
+    FINISHED,
     SEED_TAG,
     STAGE_TAG,
     SweepRecord,
@@ -40,11 +41,14 @@ from trainable.common.tracking import (
     read_confirmations,
 )
 
-FINISHED = "FINISHED"
-
 
 class ConfirmationError(RuntimeError):
     """No confirmation run finished: nothing to rank (the runs' errors are in MLflow)."""
+
+
+class ConfirmationInterrupted(Exception):
+    """Ctrl-C while confirmation runs trained: the finished seeds are kept in MLflow, and the
+    same command trains only the rest."""
 
 
 @dataclass(frozen=True)
@@ -142,8 +146,7 @@ def _score(record: TrialRecord, metric: str) -> dict[str, Any]:
 
 def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, plan: Plan) -> None:
     """One Tune run over the jobs, each a child run of the sweep's parent in MLflow. Scores
-    live in MLflow; checkpoints serve retries only and are deleted once the runs end. Raises
-    ``FitInterrupted`` on Ctrl-C (the finished seeds are kept in MLflow)."""
+    live in MLflow; checkpoints serve retries only and are deleted once the runs end."""
     from trainable.common import ray_tune  # Ray and torch load only when something is trained
     from trainable.data import prepare_data
 
@@ -158,7 +161,11 @@ def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, p
         param_space={"index": ray_tune.grid(list(range(len(jobs))))},
         max_concurrent=plan.max_concurrent, reuse_actors=True,
     )  # fmt: skip
-    for result in ray_tune.fit(tuner, len(jobs)):
+    try:
+        results = ray_tune.fit(tuner, len(jobs))
+    except ray_tune.FitInterrupted as interrupted:
+        raise ConfirmationInterrupted(str(interrupted)) from None
+    for result in results:
         for folder in Path(result.path).glob("checkpoint_*") if result.path else ():
             shutil.rmtree(folder, ignore_errors=True)
 

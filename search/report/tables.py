@@ -16,7 +16,13 @@ from losses import list_criteria
 from search.best_trials import competing
 from search.report.statistics import Ranking, mean_sd
 from trainable.common.directions import DIRECTIONS, best_first, direction
-from trainable.common.tracking import SweepRecord, TrialRecord
+from trainable.common.tracking import (
+    FAILED,
+    STOPPED_EARLY_TAG,
+    TRIAL_ID_TAG,
+    SweepRecord,
+    TrialRecord,
+)
 
 SCORES = (
     *DIRECTIONS,
@@ -33,7 +39,7 @@ def trial_frame(sweep: SweepRecord, metric: str, scope: str) -> pd.DataFrame:
         params = trial.params
         rows.append(
             {
-                "trial_id": trial.tags.get("ray.trial_id", ""),
+                "trial_id": trial.tags.get(TRIAL_ID_TAG, ""),
                 "run_id": trial.run_id,
                 "status": _status(trial),
                 "criterion": params.get("criterion", ""),
@@ -101,13 +107,11 @@ def scored_epoch(history: dict[str, dict[int, float]], metric: str, scope: str) 
 
 
 def _status(trial: TrialRecord) -> str:
-    if trial.status == "FAILED":
+    if trial.status == FAILED:
         return "failed"
-    if trial.tags.get("stopped_early") == "true":
+    if trial.tags.get(STOPPED_EARLY_TAG) == "true":
         return "stopped early"
-    return {"FINISHED": "finished", "RUNNING": "running", "KILLED": "killed"}.get(
-        trial.status, trial.status.lower()
-    )
+    return trial.status.lower()  # finished, running, killed
 
 
 def _number(value: str | None) -> float | None:

@@ -1,0 +1,1 @@
+"""Tests of every criterion against a NumPy reference, and the registry's contract."""

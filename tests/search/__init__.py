@@ -1,0 +1,1 @@
+"""Tests of the driver side: config, space, sweep, faults, cluster, tracking outages, report."""

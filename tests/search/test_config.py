@@ -81,9 +81,9 @@ def test_cli_reports_a_bad_config_in_one_line_without_starting_ray():
         capture_output=True, text=True, timeout=120, cwd=REPO,
     )  # fmt: skip
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        f"error: {QUICKSTART}: search.space.gamma: focal: gamma must be >= 0, but got -1.0"
-    ]
+    (line,) = done.stderr.strip().splitlines()  # one line, no traceback
+    words = ("error:", str(QUICKSTART), "search.space.gamma", "gamma must be >= 0", "-1.0")
+    assert all(word in line for word in words)
 
 
 def test_dry_run_prints_the_resolved_config_and_the_space():

@@ -15,15 +15,12 @@ from mlflow.tracking import MlflowClient
 from tests.helpers import (
     REPO,
     free_port,
+    run_in_repo,
     sweep_command,
     sweep_runs,
     trial_folders,
     wait_for_finished_trials,
 )
-
-
-def run(command, timeout=600):
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture
@@ -35,7 +32,7 @@ def test_unreachable_mlflow_fails_fast_before_any_trial(small):
     folder, tmp_path = small
     dead = f"http://127.0.0.1:{free_port()}"
     start = time.monotonic()
-    done = run(sweep_command(folder, tmp_path, dead, "no-server"), timeout=300)
+    done = run_in_repo(sweep_command(folder, tmp_path, dead, "no-server"), timeout=300)
     assert done.returncode == 2
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith("error:") and all(
@@ -50,7 +47,7 @@ def test_unwritable_storage_path_is_refused(small):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     command = sweep_command(folder, tmp_path, f"sqlite:///{tmp_path / 'm.db'}", "x")
-    done = run([*command, "--set", f"storage.path={blocker / 'results'}"], timeout=300)
+    done = run_in_repo([*command, "--set", f"storage.path={blocker / 'results'}"], timeout=300)
     assert done.returncode == 2
     line = done.stderr.strip().splitlines()[-1]
     assert all(word in line for word in ("storage.path", str(blocker / "results"), "not writable"))
@@ -59,7 +56,7 @@ def test_unwritable_storage_path_is_refused(small):
 def test_resources_the_cluster_can_never_meet_are_refused(small):
     folder, tmp_path = small
     command = sweep_command(folder, tmp_path, f"sqlite:///{tmp_path / 'm.db'}", "gpu")
-    done = run([*command, "--set", "resources.gpu=1"], timeout=300)
+    done = run_in_repo([*command, "--set", "resources.gpu=1"], timeout=300)
     assert done.returncode == 2
     words = ("resources.gpu", "1 GPU", "largest node", "has 0")
     assert any(all(w in line for w in words) for line in done.stderr.splitlines())
@@ -78,7 +75,7 @@ def test_a_failing_trial_is_retried_then_errored_and_the_sweep_finishes(small):
             {"fail_after_epoch": {"epoch": 1, "on_retries": True, "when": {"criterion": "focal"}}}
         ),
     )  # fmt: skip
-    done = run(command, timeout=900)
+    done = run_in_repo(command, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1 errored (never ranked)" in done.stdout
     assert "| focal |" not in done.stdout  # the errored trial is listed, never ranked
@@ -108,7 +105,7 @@ def test_a_nan_loss_stops_the_trial_with_a_clear_reason_and_no_score(small):
         "search.num_samples=1", "search.warm_start=[]", "failure.max_retries=0",
         faults=json.dumps({"nan_loss_at_step": {"step": 3}}),
     )  # fmt: skip
-    done = run(command, timeout=600)
+    done = run_in_repo(command, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1 errored (never ranked)" in done.stdout and "No trial reported a score." in done.stdout
     _, children = sweep_runs(MlflowClient(store), "nan")
@@ -135,7 +132,7 @@ def test_a_killed_driver_resumes_without_rerunning_or_orphaned_runs(small):
     first.wait(timeout=60)
     time.sleep(5)  # Tune snapshots its state as trials finish; give the last write a moment
 
-    done = run([*command, "--resume"], timeout=900)
+    done = run_in_repo([*command, "--resume"], timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     parents, children = sweep_runs(client, "killed")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"

@@ -20,23 +20,28 @@ def report(uri, capsys, *args):
     return code, capsys.readouterr().err.strip()
 
 
+def says(error: str, *words: str) -> bool:
+    """One line (no traceback), marked as an error, holding every word a user needs."""
+    return "\n" not in error and error.startswith("error:") and all(w in error for w in words)
+
+
 def test_unknown_experiment(store, capsys):
     uri, _, _ = store
     code, error = report(uri, capsys, "--experiment", "nope")
-    assert code == 2 and error == f"error: no MLflow experiment 'nope' at {uri}"
+    assert code == 2 and says(error, "no MLflow experiment", "'nope'", uri)
 
 
 def test_experiment_without_a_sweep(store, capsys):
     uri, _, _ = store
     code, error = report(uri, capsys, "--experiment", "sweeps")
-    assert code == 2 and error == f"error: no sweep in MLflow experiment 'sweeps' at {uri}"
+    assert code == 2 and says(error, "no sweep", "'sweeps'", uri)
 
 
 def test_sweep_without_trials(store, capsys):
     uri, client, experiment_id = store
     client.create_run(experiment_id, tags={"sweep.name": "empty"}, run_name="empty")
     code, error = report(uri, capsys, "--experiment", "sweeps")
-    assert code == 2 and error.startswith("error: sweep 'empty' (run ") and "has no trials" in error
+    assert code == 2 and says(error, "sweep 'empty'", "has no trials")
 
 
 def test_sweep_whose_trials_all_failed_lists_them(store, capsys):
@@ -50,8 +55,7 @@ def test_sweep_whose_trials_all_failed_lists_them(store, capsys):
         client.set_terminated(child, status=RunStatus.to_string(RunStatus.FAILED))
     code, error = report(uri, capsys, "--run-id", parent)
     assert code == 2
-    assert error.startswith("error: sweep 'broken' has no scored trial (2 trials: ")
-    assert "t1: failed" in error and "t2: failed" in error
+    assert says(error, "sweep 'broken'", "no scored trial", "2 trials", "t1: failed", "t2: failed")
 
 
 def test_neither_config_nor_tracking_uri(capsys):

@@ -1,0 +1,1 @@
+"""Tests of one trial: records, splits, data, model, metrics, settings, outbox, training."""

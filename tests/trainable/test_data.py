@@ -150,7 +150,7 @@ def test_a_holdout_needing_part_of_a_sentence_is_an_error(raw_train, slice_dir, 
         prepare_data(_settings(folder, tmp_path), use_cache=False)
 
 
-def test_selection_dev_selects_on_the_test_split(small):
+def test_selection_dev_selects_on_klue_dev(small):
     folder, tmp_path = small
     prepared = prepare_data(_settings(folder, tmp_path, selection="dev"), use_cache=False)
     assert prepared.splits["selection"].guids == prepared.splits["dev"].guids

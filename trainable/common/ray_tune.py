@@ -31,7 +31,7 @@ TRIAL_FOLDER_PREFIX = "trial_"
 
 
 class FitInterrupted(Exception):
-    """Tune returned before every trial ended (Ctrl-C): its state is saved, ``--resume`` goes on."""
+    """Tune returned before every trial ended (Ctrl-C); what finished is kept."""
 
 
 # ---------------------------------------------------------------- inside a trial
@@ -93,6 +93,20 @@ def trial_folder_name(trial: Any) -> str:
     return f"{TRIAL_FOLDER_PREFIX}{trial.trial_id}"
 
 
+class OnTrialEnd(tune.Callback):
+    """Calls ``on_end(trial_id, sampled, last_result, error)`` when Tune ends a trial: it
+    finished, the scheduler stopped it, or it errored for good (``error`` is then set)."""
+
+    def __init__(self, on_end: Callable[[str, dict, dict, BaseException | None], None]) -> None:
+        self.on_end = on_end
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.on_end(trial.trial_id, trial.config, trial.last_result or {}, None)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.on_end(trial.trial_id, trial.config, trial.last_result or {}, trial.get_error())
+
+
 def build_tuner(
     trainable: Callable[..., None],
     shared: dict[str, Any],
@@ -107,7 +121,7 @@ def build_tuner(
     search_alg: Any = None,
     scheduler: Any = None,
     max_failures: int = 0,
-    callbacks: Sequence[tune.Callback] = (),
+    callbacks: Sequence[OnTrialEnd] = (),
     reuse_actors: bool = False,
 ) -> tune.Tuner:
     """A Tuner over ``trainable`` (``shared`` reaches every trial through Ray's object store).

@@ -1,7 +1,8 @@
 """YAML file → validated pydantic settings, with every problem reported at once, one per line.
 
-Shared by ``python -m trainable.train`` and ``python -m search.run`` (whose schema extends the
-trial's). Imports neither torch nor ray, so a bad config fails in about a second.
+Read by every entry point (``search.run``, ``search.trial``, ``search.report``,
+``search.compare``) through ``search.config``, and by the report for a trial's saved settings.
+Imports neither torch nor ray, so a bad config fails in about a second.
 
 - ``${VAR}`` and ``${VAR:-default}`` in string values expand from the environment.
 - ``--set a.b=value`` overrides parse ``value`` as a YAML scalar (``1e-5``, ``null``, ``[1, 2]``).

@@ -19,12 +19,13 @@ from trainable.common.tracking.client import (
     NODE_TAG,
     SEED_TAG,
     STAGE_TAG,
+    TRIAL_ID_TAG,
     TrackingError,
     bounded_requests,
     is_outage,
     probe_server,
 )
-from trainable.common.tracking.lifecycle import RunEnd
+from trainable.common.tracking.lifecycle import FAILED, FINISHED, STOPPED_EARLY_TAG, RunEnd
 from trainable.common.tracking.reading import (
     SweepRecord,
     TrialRecord,
@@ -32,6 +33,7 @@ from trainable.common.tracking.reading import (
     download_artifact,
     find_sweep_run,
     log_folder,
+    newest_run_tagged,
     read_confirmations,
     read_sweep,
 )
@@ -47,11 +49,15 @@ from trainable.common.tracking.trial_run import (
 __all__ = [
     "CONFIRMATION_STAGE",
     "CONFIRMS_TAG",
+    "FAILED",
+    "FINISHED",
     "METRIC_TAG",
     "NODE_TAG",
     "OUTBOX_DIR",
     "SEED_TAG",
     "STAGE_TAG",
+    "STOPPED_EARLY_TAG",
+    "TRIAL_ID_TAG",
     "NullTrialRun",
     "RunEnd",
     "SweepRecord",
@@ -66,6 +72,7 @@ __all__ = [
     "flush_outboxes",
     "is_outage",
     "log_folder",
+    "newest_run_tagged",
     "open_trial_run",
     "probe_server",
     "read_confirmations",

@@ -58,6 +58,21 @@ def find_sweep_run(
     return runs[0].info.run_id
 
 
+def newest_run_tagged(uri: str, experiment: str, tag: str, value: str) -> str | None:
+    """The id of the newest run of ``experiment`` whose ``tag`` is ``value``, if any."""
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        f"tags.`{tag}` = '{value}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
 def read_sweep(uri: str, parent_run_id: str) -> SweepRecord:
     """The parent run and every trial run under it, with per-epoch metric histories."""
     client = MlflowClient(tracking_uri=uri)
