@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None, hooks: Sequence[TrialHook] = ()) -> int:
     if args.dry_run:
         print(dump_yaml(config), end="")
         epochs = config.max_epochs()
-        print(f"search space ({config.search.num_samples} trials, up to {epochs} epochs):")
-        print(search_space.describe(config.search.space))
+        print(f"# search space ({config.search.num_samples} trials, up to {epochs} epochs):")
+        for line in search_space.describe(config.search.space).splitlines():
+            print(f"#{line}")  # comments: the output stays a config that loads as it is
         return 0
 
     from search.driver import run_sweep  # Ray, torch and transformers load only from here on

@@ -115,7 +115,10 @@ class SweepTracking(NullSweepTracking):
                 f"trial(s) ({', '.join(sorted(unsent))}): the server did not answer. They are "
                 f"kept in {experiment_dir / OUTBOX_DIR}; `--resume` sends them once it answers."
             )
-        ends = {r.metrics.get("trial_id"): self._end(r.config, r.metrics, r.error) for r in results}
+        ends = {
+            r.metrics.get("trial_id"): self._end(r.config or {}, r.metrics or {}, r.error)
+            for r in results
+        }
         try:
             with bounded_requests():
                 orphans = self.sweep.drop_orphans(set(ends))

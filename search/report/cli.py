@@ -79,7 +79,8 @@ def _confirm_flags(args: argparse.Namespace) -> dict[str, int]:
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m search.report", description=__doc__.splitlines()[0]
+        prog="python -m search.report",
+        description="The best loss setup of a sweep by its metric, the evidence, and how sure we are.",
     )
     add_config_arguments(parser, "report.confirm_top_k=2", required=False)
     parser.add_argument("--tracking-uri", help="MLflow URI (sqlite:///mlflow.db, http://host:5000)")

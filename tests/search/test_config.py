@@ -86,7 +86,7 @@ def test_cli_reports_a_bad_config_in_one_line_without_starting_ray():
     assert all(word in line for word in words)
 
 
-def test_dry_run_prints_the_resolved_config_and_the_space():
+def test_dry_run_prints_the_resolved_config_and_the_space(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "search.run", "--config", str(QUICKSTART), "--dry-run"],
         capture_output=True, text=True, timeout=120, cwd=REPO,
@@ -94,6 +94,17 @@ def test_dry_run_prints_the_resolved_config_and_the_space():
     assert done.returncode == 0, done.stderr
     assert "learning_rate" in done.stdout and "(when criterion = focal)" in done.stdout
     assert "ray" not in {line.split(":")[0] for line in done.stderr.splitlines()}
+    printed = tmp_path / "printed.yaml"  # what --dry-run prints is a config that loads as it is
+    printed.write_text(done.stdout, encoding="utf-8")
+    assert load_sweep_config(printed).config_hash() == load_sweep_config(QUICKSTART).config_hash()
+
+
+def test_every_cli_help_reads_as_plain_text():
+    for module in ("search.run", "search.report", "search.trial", "search.compare"):
+        done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                              text=True, timeout=120, cwd=REPO)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "``" not in done.stdout, module
 
 
 def test_a_sampled_combination_a_criterion_rejects_is_caught():

@@ -92,8 +92,10 @@ def add_config_arguments(
 
 
 def dump_yaml(settings: BaseModel) -> str:
-    """The resolved settings as YAML (paths as strings), for ``--dry-run`` and run artifacts."""
-    return yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    """The resolved settings as YAML (paths as strings, keys as written in a config file), for
+    ``--dry-run`` and run artifacts: fed back as a config, it validates to the same settings."""
+    data = settings.model_dump(mode="json", by_alias=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 # ---------------------------------------------------------------- reading and overriding
