@@ -80,7 +80,7 @@ def _confirm_flags(args: argparse.Namespace) -> dict[str, int]:
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m search.report",
-        description="The best loss setup of a sweep by its metric, the evidence, and how sure we are.",
+        description="The best loss setup of a sweep, the evidence, and how sure we are.",
     )
     add_config_arguments(parser, "report.confirm_top_k=2", required=False)
     parser.add_argument("--tracking-uri", help="MLflow URI (sqlite:///mlflow.db, http://host:5000)")
