@@ -9,7 +9,7 @@ import tempfile
 
 import pandas as pd
 
-from search.best_trials import best_of
+from search.best_trials import best_of, competing
 from search.report import plots, tables
 from search.report.confirmation import Confirmation
 from search.report.render import ReportContent
@@ -28,7 +28,7 @@ def sweep_content(
         [best["criterion"], *(f"{k}={v:.3g}" for k, v in params.items()),
          f"{int(best['num_train_epochs'])} epochs", f"lr {best['learning_rate']:.2g}"]
     )  # fmt: skip
-    unscored = trials[trials[metric].isna() | (trials["status"] == "failed")]
+    unscored = trials.drop(competing(trials, metric).index)
     notes = [
         f"Scores at each trial's {scope} epoch by selection-split {metric}; dev (KLUE dev) "
         "columns are read at that epoch and never used to choose.",
@@ -38,6 +38,7 @@ def sweep_content(
         ),
         f"MLflow parent run {sweep.parent_run_id} at {uri}.",
     ]  # fmt: skip
+    criteria = tables.criterion_table(trials, metric)
     return ReportContent(
         title=f"Loss sweep report — {sweep.name}",
         winner_line=f"Best single-seed trial (single seed, not confirmed): {setup} — selection "
@@ -56,19 +57,20 @@ def sweep_content(
             "dev AUPRC (sweep seed)": best["dev_auprc"],
             "MLflow run": f"{uri} run {best['run_id']}",
         },
-        criteria=tables.criterion_table(trials, metric),
+        criteria=criteria,
         trials=trials.drop(columns=["run_id"]),
         compute=tables.compute_spent(trials, sweep, max_t),
-        figures=figures(sweep, trials, uri, metric),
+        figures=figures(sweep, trials, criteria["criterion"].tolist(), uri, metric),
         notes=notes,
     )
 
 
 def figures(
-    sweep: SweepRecord, trials: pd.DataFrame, uri: str, metric: str
+    sweep: SweepRecord, trials: pd.DataFrame, ranked: list[str], uri: str, metric: str
 ) -> dict[str, tuple[str, bytes]]:
     """File stem → (caption, PNG): the score against each searched criterion parameter, against
-    epochs run, the top trials' learning curves, and per-relation F1 of the top criteria."""
+    epochs run, the top trials' learning curves, and per-relation F1 of the top criteria
+    (``ranked``: the criteria, best first)."""
     shown = {}
     for parameter in tables.criterion_parameters():
         if parameter in trials and pd.to_numeric(trials[parameter], errors="coerce").notna().any():
@@ -77,7 +79,7 @@ def figures(
                 f"{metric} vs {parameter} ({owners})",
                 plots.score_vs_parameter(trials, parameter, metric),
             )
-    top = tables.criterion_table(trials, metric)["criterion"].head(PER_CLASS_CRITERIA).tolist()
+    top = ranked[:PER_CLASS_CRITERIA]
     return {
         **shown,
         "score_vs_epochs": (f"{metric} vs epochs run", plots.score_vs_epochs(trials, metric)),

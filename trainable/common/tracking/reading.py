@@ -49,13 +49,11 @@ def find_sweep_run(
     if found is None:
         raise TrackingError(f"no MLflow experiment {experiment!r} at {uri}")
     query = f"tags.`{SWEEP_TAG}` = '{sweep_name}'" if sweep_name else f"tags.`{SWEEP_TAG}` != ''"
-    runs = client.search_runs(
-        [found.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
-    )
-    if not runs:
+    run_id = _newest_run(client, found.experiment_id, query)
+    if run_id is None:
         named = f" named {sweep_name!r}" if sweep_name else ""
         raise TrackingError(f"no sweep{named} in MLflow experiment {experiment!r} at {uri}")
-    return runs[0].info.run_id
+    return run_id
 
 
 def newest_run_tagged(uri: str, experiment: str, tag: str, value: str) -> str | None:
@@ -64,11 +62,12 @@ def newest_run_tagged(uri: str, experiment: str, tag: str, value: str) -> str | 
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
+    return _newest_run(client, found.experiment_id, f"tags.`{tag}` = '{value}'")
+
+
+def _newest_run(client: MlflowClient, experiment_id: str, query: str) -> str | None:
     runs = client.search_runs(
-        [found.experiment_id],
-        f"tags.`{tag}` = '{value}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
+        [experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
     )
     return runs[0].info.run_id if runs else None
 
