@@ -123,7 +123,16 @@ class SweepConfig(TrialSettings):
 
     def config_hash(self) -> str:
         """Identifies the sweep's definition (MLflow tag), independent of formatting."""
-        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return self._hash()
+
+    def resume_hash(self) -> str:
+        """``config_hash`` with ``search.num_samples`` left out: what ``--resume`` requires
+        unchanged, so that a finished sweep can be extended with more trials of the same search."""
+        return self._hash(exclude={"search": {"num_samples"}})
+
+    def _hash(self, exclude: dict[str, Any] | None = None) -> str:
+        dumped = self.model_dump(mode="json", by_alias=True, exclude=exclude)
+        text = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

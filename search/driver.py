@@ -28,7 +28,7 @@ from trainable.data import PreparedData, prepare_data
 from trainable.hooks import TrialHook
 from trainable.train import train_fn
 
-SWEEP_STATE = "sweep.json"  # beside Tune's own state: the parent run and the config hash
+SWEEP_STATE = "sweep.json"  # beside Tune's own state: parent run, config hash, trial count
 
 
 def run_sweep(config: SweepConfig, *, resume: bool, hooks: Sequence[TrialHook] = ()) -> str:
@@ -56,9 +56,10 @@ def run_sweep(config: SweepConfig, *, resume: bool, hooks: Sequence[TrialHook] =
     disk_bytes = _keep_one_checkpoint_per_trial(results, config, experiment_dir)
     run_ids, tracking_notes = tracking.settle(results, experiment_dir)
     summary = summarize(config, results, disk_bytes, run_ids, tracking_notes)
-    (experiment_dir / "summary.md").write_text(summary, encoding="utf-8")
-    tracking.finish(summary, failed=all(r.error is not None for r in results))
-    return summary
+    (experiment_dir / "summary.md").write_text(summary.markdown, encoding="utf-8")
+    failed = all(r.error is not None for r in results)
+    tracking.finish(summary.markdown, summary.best_scores, failed=failed)
+    return summary.markdown
 
 
 def _check_before_work(config: SweepConfig, experiment_dir: Path, resume: bool) -> dict[str, Any]:
@@ -86,7 +87,11 @@ def _open_tracking(
         else NullSweepTracking()
     )
     experiment_dir.mkdir(parents=True, exist_ok=True)
-    state = {"config_hash": config.config_hash(), "parent_run_id": tracking.run_id}
+    state = {
+        "resume_hash": config.resume_hash(),
+        "num_samples": config.search.num_samples,
+        "parent_run_id": tracking.run_id,
+    }
     (experiment_dir / SWEEP_STATE).write_text(json.dumps(state, indent=2), encoding="utf-8")
     return tracking
 
@@ -99,8 +104,10 @@ def _tuner(
     resume: bool,
 ):
     resources = {"cpu": config.resources.cpu, "gpu": config.resources.gpu}
-    if resume:
-        return ray_tune.restore_tuner(experiment_dir, train_fn, shared, resources)
+    if resume:  # a larger search.num_samples than saved extends the sweep (_sweep_state)
+        return ray_tune.restore_tuner(
+            experiment_dir, train_fn, shared, resources, num_samples=config.search.num_samples
+        )
     search = config.search
     return ray_tune.build_tuner(
         train_fn, shared, resources,
@@ -146,9 +153,27 @@ def _sweep_state(experiment_dir: Path, config: SweepConfig, resume: bool) -> dic
     if not resume or not state_file.is_file():
         return {}
     state = json.loads(state_file.read_text(encoding="utf-8"))
-    if state.get("config_hash") != config.config_hash():
+    if not _same_sweep(state, config):
         raise ConfigError(
             "--resume",
             ["the config changed since the sweep started; resume with the same config and --set"],
         )
+    had = state.get("num_samples", config.search.num_samples)
+    if config.search.num_samples < had:
+        raise ConfigError(
+            "search.num_samples",
+            [
+                f"{config.search.num_samples} is fewer than the {had} trials this sweep has; "
+                f"--resume takes {had} (continue) or more (add trials)"
+            ],
+        )
     return state
+
+
+def _same_sweep(state: dict[str, Any], config: SweepConfig) -> bool:
+    """Whether ``config`` defines the sweep ``state`` was saved by. ``search.num_samples`` may
+    grow (the sweep is extended); a state saved before sweeps could grow holds the whole
+    config's hash, so such a sweep resumes only with the very same config."""
+    if "resume_hash" in state:
+        return state["resume_hash"] == config.resume_hash()
+    return state.get("config_hash") == config.config_hash()

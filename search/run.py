@@ -57,7 +57,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m search.run", description="Search the best training criterion for KLUE RE."
     )
     add_config_arguments(parser, "search.num_samples=4")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted sweep, or extend a finished one (--set search.num_samples=N)",
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved config and space, then exit"
     )

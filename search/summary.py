@@ -3,6 +3,7 @@ errored trials, disk use and what MLflow holds. Pandas over Tune's results."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -14,14 +15,20 @@ from search.markdown import error_line, missing, short, to_markdown
 SHOWN_METRICS = ("micro_f1", "auprc", "dev_micro_f1", "dev_auprc")
 
 
+@dataclass(frozen=True)
+class Summary:
+    markdown: str
+    best_scores: dict[str, float]  # the best trial's scores as ``best_<metric>``; {} when none
+
+
 def summarize(
     config: SweepConfig,
     results: Any,
     disk_bytes: int,
     run_ids: dict[str, str],
     tracking_notes: list[str],
-) -> str:
-    """The summary Markdown of a finished sweep (``results``: Tune's ``ResultGrid``)."""
+) -> Summary:
+    """The summary of a finished sweep (``results``: Tune's ``ResultGrid``)."""
     search = config.search
     per_trial = results.get_dataframe(filter_metric=search.metric, filter_mode=search.mode)
     trials = trial_table(per_trial, config.criterion.name, run_ids, search.metric)
@@ -39,7 +46,16 @@ def summarize(
         f"({disk_bytes / 2**20:.1f} MiB; one checkpoint kept per trial)",
         *tracking_notes,
     ]
-    return to_markdown(best, f"Best trial per criterion — {config.experiment.name}", notes)
+    markdown = to_markdown(best, f"Best trial per criterion — {config.experiment.name}", notes)
+    return Summary(markdown, _best_scores(best, search.metric))
+
+
+def _best_scores(best: pd.DataFrame, metric: str) -> dict[str, float]:
+    if best.empty:
+        return {}
+    top = best.iloc[0]
+    names = dict.fromkeys((metric, *SHOWN_METRICS, f"dev_{metric}", "epoch"))
+    return {f"best_{name}": float(top[name]) for name in names if not missing(top[name])}
 
 
 def trial_table(

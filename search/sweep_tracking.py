@@ -9,6 +9,7 @@ trials' outboxes keep their records for ``--resume``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,21 @@ from trainable.common.settings import TrialSettings
 from trainable.common.tracking import (
     METRIC_TAG,
     OUTBOX_DIR,
+    SEARCH_ARTIFACT,
+    SEARCHED_TAG,
     RunEnd,
+    SweepDescription,
     SweepRun,
     bounded_requests,
     flush_outboxes,
     is_outage,
 )
+from trainable.common.yaml_config import dump_yaml
+
+UNTRACKED_PARAMS = (
+    ("search", "space"), ("search", "warm_start"), ("search", "num_samples"),
+    ("tracking", "uri"), ("tracking", "parent_run_id"),
+)  # fmt: skip
 
 
 class NullSweepTracking:
@@ -48,7 +58,7 @@ class NullSweepTracking:
     def settle(self, results: Any, experiment_dir: Path) -> tuple[dict, list[str]]:
         return {}, []
 
-    def finish(self, summary_markdown: str, failed: bool) -> None:
+    def finish(self, summary_markdown: str, best_scores: dict[str, float], failed: bool) -> None:
         pass
 
 
@@ -64,8 +74,15 @@ class SweepTracking(NullSweepTracking):
             "sweep.config_hash": config.config_hash(),
             "ray.experiment_path": str(experiment_dir),
             METRIC_TAG: config.search.metric,
+            SEARCHED_TAG: ",".join(config.search.space),
+            "sweep.num_samples": str(config.search.num_samples),  # --resume may raise it
         }
-        sweep = SweepRun.open(config.tracking, config.experiment.name, tags, run_id=run_id)
+        describe = SweepDescription(
+            sweep_params(config), {SEARCH_ARTIFACT: dump_yaml(config.search, exclude_none=True)}
+        )
+        sweep = SweepRun.open(
+            config.tracking, config.experiment.name, tags, run_id=run_id, describe=describe
+        )
         return cls(sweep, config.train.num_train_epochs)
 
     @property
@@ -136,10 +153,36 @@ class SweepTracking(NullSweepTracking):
             )
         return run_ids, notes
 
-    def finish(self, summary_markdown: str, failed: bool) -> None:
+    def finish(self, summary_markdown: str, best_scores: dict[str, float], failed: bool) -> None:
         tolerate_outage(
-            "closing the parent run", lambda: self.sweep.finish(summary_markdown, failed=failed)
+            "closing the parent run",
+            lambda: self.sweep.finish(summary_markdown, best_scores, failed=failed),
         )
+
+
+def sweep_params(config: SweepConfig) -> dict[str, str]:
+    """The sweep's settings as flat MLflow params (``train.learning_rate``, ``search.seed``, ...).
+    Left out: the space and warm-start points (the ``search.yaml`` file holds them), the trial
+    count (``--resume`` may raise it; a tag holds it) and the tracking URI (it may carry
+    credentials, and every reader of the experiment sees params)."""
+    data = config.model_dump(mode="json", by_alias=True)
+    for section, key in UNTRACKED_PARAMS:
+        data.get(section, {}).pop(key, None)
+    return {key: _param_text(value) for key, value in _flatten(data).items()}
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _param_text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
 
 
 def tolerate_outage(doing: str, call: Callable[[], None]) -> None:

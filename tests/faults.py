@@ -4,7 +4,7 @@
 
 runs ``python -m search.run`` with the hooks the JSON names, e.g.
 ``{"fail_after_epoch": {"epoch": 1, "on_retries": true, "when": {"criterion": "focal"}}}`` or
-``{"nan_loss_at_step": {"step": 3}}``. Ray's workers import this module by name (the hooks
+``{"nan_loss_at_step": {"step": 3}}`` or ``{"hold_after_epoch": {"epoch": 2, "until": "/tmp/go"}}``. Ray's workers import this module by name (the hooks
 travel to them pickled by reference), so it lives in the importable ``tests`` package.
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from trainable.hooks import TrialHook
@@ -46,7 +48,24 @@ class NanLossAtStep(TrialHook):
         return loss * float("nan") if step == self.step else loss
 
 
-HOOKS = {"fail_after_epoch": FailAfterEpoch, "nan_loss_at_step": NanLossAtStep}
+class HoldAfterEpoch(TrialHook):
+    """Pause after reporting ``epoch`` (first attempts) until the file ``until`` exists: a test
+    decides when training goes on, e.g. only once a restarted server answers."""
+
+    def __init__(self, epoch: int, until: str, timeout_s: float = 900) -> None:
+        self.epoch, self.until, self.timeout_s = epoch, Path(until), timeout_s
+
+    def after_epoch(self, epoch: int, *, resumed: bool, sampled: dict[str, Any]) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while epoch == self.epoch and not self.until.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+HOOKS = {
+    "fail_after_epoch": FailAfterEpoch,
+    "nan_loss_at_step": NanLossAtStep,
+    "hold_after_epoch": HoldAfterEpoch,
+}
 
 
 def hooks_from_json(text: str) -> list[TrialHook]:

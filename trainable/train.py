@@ -4,6 +4,9 @@
 (``criterion``, ``gamma``, ``learning_rate``, ...); the base ``settings`` and the ``data``
 prepared once per sweep arrive through ``tune.with_parameters``. Reading ``train_fn`` top to
 bottom shows the whole trial: settings → model → criterion → tracking → train (report each epoch).
+Every ``train.log_every_steps`` optimizer steps the trial prints a progress line and logs
+``train_loss_step`` and ``lr_step`` (MLflow step = global step); MLflow's system monitor samples
+CPU, memory and GPU onto the trial's run while it trains.
 The trial ends its own MLflow run when it finishes or raises; a run Tune stops at a rung is ended
 by the sweep's driver, which made that decision (``search.sweep_tracking``).
 """
@@ -22,10 +25,10 @@ from transformers import set_seed
 from losses import build_criterion
 from trainable.common import ray_tune
 from trainable.common.settings import TrialSettings
-from trainable.common.tracking import NODE_TAG, RunEnd, open_trial_run
+from trainable.common.tracking import NODE_TAG, RunEnd, monitor_system, open_trial_run
 from trainable.common.yaml_config import dump_yaml
 from trainable.data import PreparedData, prepare_data
-from trainable.hf_trainer import build_trainer
+from trainable.hf_trainer import TrainLog, build_trainer
 from trainable.hooks import TrialHook
 from trainable.model import build_model
 
@@ -61,7 +64,7 @@ def train_fn(
     run = open_trial_run(
         settings.tracking,
         ray_tune.trial_id(),
-        ray_tune.trial_name(),
+        settings.run_name(ray_tune.trial_id()),
         logged_params(settings),
         tags={NODE_TAG: ray_tune.node_id(), **settings.tracking.tags},  # this attempt's node
         experiment_dir=settings.storage.path / settings.experiment.name,
@@ -80,6 +83,10 @@ def train_fn(
         for hook in hooks:
             hook.after_epoch(epoch, resumed=resume_from is not None, sampled=config)
 
+    def on_log(log: TrainLog) -> None:
+        print(format_progress(log), flush=True)
+        run.log_steps(log.global_step, {"train_loss_step": log.loss, "lr_step": log.learning_rate})
+
     trainer = build_trainer(
         model,
         data,
@@ -88,9 +95,11 @@ def train_fn(
         seed=seed,
         output_dir=work_dir,
         on_epoch=on_epoch,
+        on_log=on_log,
     )
     try:
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        with monitor_system(settings.tracking, run.run_id):  # stopped however training ends
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except Exception as error:
         run.finish(RunEnd.failed(f"{type(error).__name__}: {error}"))
         raise
@@ -152,6 +161,27 @@ def epoch_metrics(epoch: int, by_split: dict[str, dict[str, Any]]) -> dict[str, 
         metrics["train_loss"] = float(by_split["train"]["loss"])
         metrics["lr"] = float(by_split["train"]["learning_rate"])  # where the schedule is
     return metrics
+
+
+def format_progress(log: TrainLog) -> str:
+    """``epoch 1 step 120/512 (23%) | loss 2.31 | 85 examples/s | epoch ETA 1m12s``"""
+    return (
+        f"epoch {log.epoch} step {log.step}/{log.steps_in_epoch} "
+        f"({100 * log.step / log.steps_in_epoch:.0f}%) | loss {log.loss:.2f} | "
+        f"{log.examples_per_s:.0f} examples/s | epoch ETA {format_duration(log.eta_s)}"
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """``45s``, ``1m12s``, ``2h05m``."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
 
 
 def format_epoch(metrics: dict[str, float]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import REPO, sweep_command, sweep_runs, trial_folders, wait_for_finished_trials
@@ -34,6 +35,12 @@ def test_sweep_tracks_every_trial_under_one_parent_run(
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "Best trial per criterion" in done.stdout
+    # Progress between trials: each start and end, counted against the planned 4.
+    progress = re.findall(
+        r"sweep: trial \w+ (started|ended) \| (\d) of 4 trials ended", done.stdout
+    )
+    assert [event for event, _ in progress].count("ended") == 4
+    assert progress[-1] == ("ended", "4")
 
     client = MlflowClient(mlflow_server)
     parents, children = sweep_runs(client, experiment)
@@ -61,17 +68,38 @@ def test_sweep_tracks_every_trial_under_one_parent_run(
         json.loads(by_context["train"].profile)["sha256"]
         == hashlib.sha256(train_file.read_bytes()).hexdigest()
     )
+    # The parent run reads like the question: settings as params, the space as a file, the
+    # best trial's scores as metrics, the summary as its description.
+    summary = (tmp_path / "results" / experiment / "summary.md").read_text()
+    assert parent.data.params["search.metric"] == "micro_f1"
+    assert parent.data.params["data.dir"] == str(folder)
+    assert not any(key.startswith("tracking.uri") for key in parent.data.params)
+    assert parent.data.tags["mlflow.note.content"] == summary
+    assert parent.data.tags["sweep.searched"].split(",")[0] == "criterion"
+    space = client.download_artifacts(parent.info.run_id, "search.yaml", str(tmp_path))
+    assert yaml.safe_load(Path(space).read_text())["space"]["num_train_epochs"]["int"] == [1, 2]
+    best = max(
+        m.value for child in children
+        for m in client.get_metric_history(child.info.run_id, "micro_f1")
+    )  # fmt: skip
+    assert parent.data.metrics["best_micro_f1"] == pytest.approx(best)
     assert len(children) == 4
     for child in children:
         params = child.data.params
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        # Named after what it tries: criterion first, its own parameter, lr, epochs, trial id.
+        name = child.info.run_name
+        assert name.startswith(params["criterion"] + "-")
+        assert name.endswith("-" + child.data.tags["ray.trial_id"])
+        assert f"-ep{params['num_train_epochs']}-" in name
+        if "gamma" in params:
+            assert f"-gamma{float(params['gamma']):.3g}-" in name
         assert child.info.status == "FINISHED"
         assert {"criterion", "learning_rate", "num_train_epochs"} <= set(params)
         assert ("gamma" in params) == (params["criterion"] == "focal")
         assert ("smoothing" in params) == (params["criterion"] == "label_smoothing")
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "micro_f1")]
         assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 2
-    summary = (tmp_path / "results" / experiment / "summary.md").read_text()
     assert parent.info.run_id in summary
     assert re.search(r"Ray results: .* \(\d+\.\d MiB; one checkpoint kept per trial\)", summary)
     trial_dirs = trial_folders(tmp_path / "results" / experiment)

@@ -42,6 +42,10 @@ class Outage:
     store: Path
     log: Path
     results: Path
+    gate: Path  # trials pause after epoch 2 until this file exists
+
+    def release(self) -> None:
+        self.gate.touch()
 
     @property
     def client(self) -> MlflowClient:
@@ -77,15 +81,17 @@ def outage(raw_train, slice_dir, tmp_path):
     store.mkdir()
     server, uri = start_mlflow_server(store)
     experiment = f"outage-{uuid.uuid4().hex[:6]}"
+    gate = tmp_path / "go"
     command = sweep_command(
         folder, tmp_path, uri, experiment,
         "search.num_samples=2", "search.max_concurrent=1", "search.scheduler.type=none",
         f"search.space.num_train_epochs.int=[{EPOCHS}, {EPOCHS}]",
+        faults=json.dumps({"hold_after_epoch": {"epoch": 2, "until": str(gate)}}),
     )  # fmt: skip
     log = tmp_path / "sweep.log"
     with log.open("w") as output:
         sweep = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
-    state = Outage(sweep, command, server, uri, store, log, tmp_path / "results" / experiment)
+    state = Outage(sweep, command, server, uri, store, log, tmp_path / "results" / experiment, gate)
     try:
         yield state
     finally:
@@ -98,7 +104,8 @@ def outage(raw_train, slice_dir, tmp_path):
 def test_records_missed_while_the_server_was_down_reach_it_when_it_returns(outage):
     outage.stop_server_after_first_epoch()
     wait_until(lambda: outage.outboxes, outage.sweep)  # training went on, records kept
-    outage.restart_server()
+    outage.restart_server()  # answers when this returns; only then may the sweep go on
+    outage.release()
     log = outage.wait_for_sweep()
 
     assert "mlflow: server unreachable" in log
@@ -108,6 +115,7 @@ def test_records_missed_while_the_server_was_down_reach_it_when_it_returns(outag
 
 def test_records_the_server_never_got_are_in_the_summary_and_sent_on_resume(outage):
     outage.stop_server_after_first_epoch()
+    outage.release()
     log = outage.wait_for_sweep()  # the server stays down to the end
 
     summary = (outage.results / "summary.md").read_text()

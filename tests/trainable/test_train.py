@@ -1,10 +1,17 @@
 """A real trial: scratch encoder on a slice of real KLUE, through Ray Tune in-process, into MLflow.
 
 One injected failure after epoch 1 (``tests.faults``) proves the retry resumes from the reported checkpoint (epoch 1
-is never trained or logged twice) and reuses the same MLflow child run.
+is never trained or logged twice) and reuses the same MLflow child run. The same trial shows the
+per-step training loss, the progress lines and the system metrics, and that every attempt (the
+failed one too) stops its system-metrics monitor.
 """
 
+import contextlib
+import io
 import json
+import re
+import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from tests.faults import FailAfterEpoch
 from tests.helpers import run_one_trial
 from trainable.common.settings import TrialSettings
+from trainable.common.tracking.system_metrics import THREAD_NAME
 from trainable.data import prepare_data
 from trainable.train import train_fn
 
@@ -38,6 +46,21 @@ def tiny_settings(folder: Path, tmp_path: Path, **extra) -> TrialSettings:
     )
 
 
+def train_fn_observed(config, *, settings: TrialSettings, **shared) -> None:
+    """``train_fn``, then, in the trial's own process, what it printed and which
+    system-metrics threads outlived it, as ``<storage.path>/observed/<attempt>.json``."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            train_fn(config, settings=settings, **shared)
+    finally:
+        left = [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME)]
+        observed = settings.storage.path / "observed" / f"{uuid.uuid4().hex}.json"
+        observed.parent.mkdir(parents=True, exist_ok=True)
+        observed.write_text(json.dumps({"printed": printed.getvalue(), "threads_left": left}))
+        print(printed.getvalue())
+
+
 def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     raw_train, slice_dir, tmp_path
 ):
@@ -46,14 +69,18 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     client = MlflowClient(store)
     experiment_id = client.create_experiment("trial-test")
     parent = client.create_run(experiment_id, run_name="sweep").info.run_id
+    log_every = 10
     settings = tiny_settings(
         folder, tmp_path,
-        tracking={"uri": store, "parent_run_id": parent},
+        train={"learning_rate": 1e-3, "num_train_epochs": 2, "batch_size": 16,
+               "log_every_steps": log_every},
+        tracking={"uri": store, "parent_run_id": parent, "system_metrics_interval_s": 1},
+        storage={"path": str(tmp_path / "storage")},
     )  # fmt: skip
     data = prepare_data(settings)
     results = run_one_trial(
-        train_fn, {"criterion": "focal", "gamma": 1.0, "learning_rate": 2e-3}, settings, data,
-        "trial-test", tmp_path / "results", max_failures=1, hooks=[FailAfterEpoch(1)],
+        train_fn_observed, {"criterion": "focal", "gamma": 1.0, "learning_rate": 2e-3}, settings,
+        data, "trial-test", tmp_path / "results", max_failures=1, hooks=[FailAfterEpoch(1)],
     )  # fmt: skip
     result = results[0]
     assert result.error is None
@@ -77,6 +104,47 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     assert sorted(m.step for m in history) == [1, 2]
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "per_class_f1")}
     assert artifacts == {"per_class_f1/epoch_001.csv", "per_class_f1/epoch_002.csv"}
+
+    # Every log_every optimizer steps and at each epoch's end: the loss since the previous log
+    # and the learning rate, at the global step; the epoch's train_loss is their step-weighted
+    # mean, i.e. the mean over all its steps. The retry did not log epoch 1's steps again.
+    per_epoch = state["global_step"] // 2
+    logged = [g for g in range(1, 2 * per_epoch + 1) if g % log_every == 0 or g % per_epoch == 0]
+    losses = client.get_metric_history(child.info.run_id, "train_loss_step")
+    assert [m.step for m in losses] == logged
+    lrs = client.get_metric_history(child.info.run_id, "lr_step")
+    assert [m.step for m in lrs] == logged and all(m.value > 0 for m in lrs)
+    for epoch_loss in client.get_metric_history(child.info.run_id, "train_loss"):
+        first, last = (epoch_loss.step - 1) * per_epoch, epoch_loss.step * per_epoch
+        weighted, previous = 0.0, first
+        for point in (m for m in losses if first < m.step <= last):
+            weighted += point.value * (point.step - previous)
+            previous = point.step
+        assert epoch_loss.value == pytest.approx(weighted / per_epoch, rel=1e-9)
+
+    # The same log events print a progress line (both attempts' output, in the trial's process).
+    attempts = [json.loads(p.read_text()) for p in (tmp_path / "storage" / "observed").iterdir()]
+    assert len(attempts) == 2
+    printed = "".join(attempt["printed"] for attempt in attempts)
+    progress = re.findall(
+        r"^epoch (\d) step (\d+)/(\d+) \(\d+%\) \| loss \d+\.\d\d \| (\d+) examples/s \| "
+        r"epoch ETA (?:\d+m)?\d+s$",
+        printed, flags=re.MULTILINE,
+    )  # fmt: skip
+    assert sorted((int(e), int(s)) for e, s, _, _ in progress) == [
+        ((g - 1) // per_epoch + 1, (g - 1) % per_epoch + 1) for g in logged
+    ]
+    assert {int(total) for _, _, total, _ in progress} == {per_epoch}
+    assert all(int(rate) > 0 for _, _, _, rate in progress)
+
+    # MLflow's system monitor sampled onto this run, and no attempt (the failed one neither)
+    # left its thread behind.
+    system = {key for key in child.data.metrics if key.startswith("system/")}
+    assert {
+        "system/cpu_utilization_percentage",
+        "system/system_memory_usage_megabytes",
+    } <= system
+    assert [attempt["threads_left"] for attempt in attempts] == [[], []]
 
 
 def test_trials_differing_only_in_epochs_meet_a_rung_at_the_same_schedule_point(

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.experiment import Trial
 
 from trainable.common.directions import direction
 
@@ -37,10 +39,6 @@ class FitInterrupted(Exception):
 # ---------------------------------------------------------------- inside a trial
 def trial_id() -> str:
     return tune.get_context().get_trial_id()
-
-
-def trial_name() -> str:
-    return tune.get_context().get_trial_name()
 
 
 def node_id() -> str:
@@ -107,6 +105,41 @@ class OnTrialEnd(tune.Callback):
         self.on_end(trial.trial_id, trial.config, trial.last_result or {}, trial.get_error())
 
 
+class SweepProgress(tune.Callback):
+    """A line whenever a trial starts or ends: how many ended of how many planned, how many run,
+    and the time since this driver started (Tune's own status table comes only every so often,
+    and a long trial in between says nothing)."""
+
+    def __init__(self) -> None:
+        self.planned: int | None = None
+        self.started = time.monotonic()
+
+    def setup(self, total_num_samples: int | None = None, **info: Any) -> None:
+        self.planned = total_num_samples
+        self.started = time.monotonic()
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._say(trials, trial, "started", running=True)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._say(trials, trial, "ended", running=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._say(trials, trial, "errored", running=False)
+
+    def _say(self, trials: list, trial: Any, event: str, running: bool) -> None:
+        """Tune updates ``trial``'s status after telling its callbacks: count it as it will be."""
+        others = [t for t in trials if t.trial_id != trial.trial_id]
+        ended = sum(t.status in (Trial.TERMINATED, Trial.ERROR) for t in others) + (not running)
+        active = sum(t.status == Trial.RUNNING for t in others) + running
+        minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
+        print(
+            f"sweep: trial {trial.trial_id} {event} | {ended} of {self.planned or len(trials)} "
+            f"trials ended, {active} running | {minutes}m{seconds:02d}s elapsed",
+            flush=True,
+        )
+
+
 def build_tuner(
     trainable: Callable[..., None],
     shared: dict[str, Any],
@@ -152,7 +185,7 @@ def build_tuner(
                 checkpoint_score_order=direction(metric),
             ),
             failure_config=tune.FailureConfig(max_failures=max_failures),
-            callbacks=list(callbacks),
+            callbacks=[*callbacks, SweepProgress()],
             verbose=1,
         ),
     )
@@ -167,14 +200,44 @@ def restore_tuner(
     trainable: Callable[..., None],
     shared: dict[str, Any],
     resources: dict[str, float],
+    num_samples: int | None = None,
 ) -> tune.Tuner:
-    """The saved Tuner at ``experiment_dir``: unfinished and errored trials run again."""
+    """The saved Tuner at ``experiment_dir``: unfinished and errored trials run again. With
+    ``num_samples`` above the saved trial count, the searcher also suggests trials up to it
+    (an extended sweep); a count at or below the saved one changes nothing."""
+    if num_samples is not None:
+        _raise_saved_num_samples(experiment_dir, num_samples)
     return tune.Tuner.restore(
         str(experiment_dir),
         trainable=_with_resources(trainable, shared, resources),
         resume_unfinished=True,
         resume_errored=True,
     )
+
+
+def _raise_saved_num_samples(experiment_dir: Path, num_samples: int) -> None:
+    """Raise the trial count saved with the experiment to ``num_samples``.
+
+    ``Tuner.restore`` takes no ``num_samples``: the restored search algorithm keeps the count it
+    was saved with (``total_samples`` in the newest ``search_gen_state-*.json``, a cloudpickle
+    that Ray reads back with ``_load_newest_checkpoint``), and Ray does not support changing an
+    experiment's spec on restore. Rewriting that one field (atomically, with Ray's own
+    ``_atomic_save``) is the smallest change that adds trials to the same experiment, with the
+    searcher's history intact. It depends on Ray's file layout (written against Ray 2.60);
+    ``tests/search/test_extend.py`` fails if a Ray upgrade changes it."""
+    from ray import cloudpickle
+    from ray.tune.search.search_generator import SearchGenerator
+    from ray.tune.utils.util import _atomic_save
+
+    saved = experiment_dir.glob(SearchGenerator.CKPT_FILE_TMPL.format("*"))
+    newest = max(saved, key=str, default=None)  # the one _load_newest_checkpoint restores
+    if newest is None:
+        return  # Tune saves it with the experiment's state: a restorable sweep has one
+    state = cloudpickle.loads(newest.read_bytes())
+    if state["total_samples"] >= num_samples:
+        return
+    state["total_samples"] = num_samples
+    _atomic_save(state, str(experiment_dir), newest.name, f"tmp-{newest.name}")
 
 
 def fit(tuner: tune.Tuner, trials: int) -> tune.ResultGrid:

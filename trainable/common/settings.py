@@ -146,6 +146,11 @@ class TrainSettings(Section):
         "auto", description="auto: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU"
     )
     dataloader_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    log_every_steps: PositiveInt = Field(
+        50,
+        description="optimizer steps between training-loss points (MLflow train_loss_step and "
+        "lr_step at step = global step) and progress lines; each epoch's end logs too",
+    )
     seed: int | None = Field(
         None,
         description="training seed (init, batch order, dropout); empty: experiment.seed. The "
@@ -208,6 +213,12 @@ class TrackingSettings(Section):
         default_factory=dict,
         description="extra tags on the run; the report sets them on confirmation runs",
     )
+    system_metrics_interval_s: float = Field(
+        10.0,
+        ge=0.0,
+        description="seconds between CPU/memory/GPU samples (MLflow system/* metrics) on the "
+        "trial's run; 0: off",
+    )
 
     @field_validator("uri")
     @classmethod
@@ -257,3 +268,17 @@ class TrialSettings(Section):
             section = "train" if key in TrainSettings.model_fields else "criterion"
             data[section][key] = value
         return validate_config(data, type(self), source="sampled trial config")
+
+    def run_name(self, trial_id: str) -> str:
+        """What the trial tries, as MLflow's run list shows it:
+        ``focal-gamma2-lr1.0e-03-ep2-<trial id>`` (the criterion's numeric parameters only)."""
+        own = [
+            f"{key}{value:.3g}"
+            for key, value in self.criterion.params.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+        train = self.train
+        return "-".join(
+            [self.criterion.name, *own, f"lr{train.learning_rate:.1e}",
+             f"ep{train.num_train_epochs}", trial_id]
+        )  # fmt: skip

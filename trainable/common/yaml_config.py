@@ -91,10 +91,11 @@ def add_config_arguments(
     )  # fmt: skip
 
 
-def dump_yaml(settings: BaseModel) -> str:
+def dump_yaml(settings: BaseModel, *, exclude_none: bool = False) -> str:
     """The resolved settings as YAML (paths as strings, keys as written in a config file), for
-    ``--dry-run`` and run artifacts: fed back as a config, it validates to the same settings."""
-    data = settings.model_dump(mode="json", by_alias=True)
+    ``--dry-run`` and run artifacts: fed back as a config, it validates to the same settings.
+    ``exclude_none`` leaves out unset optional keys (a space entry shows only its kind)."""
+    data = settings.model_dump(mode="json", by_alias=True, exclude_none=exclude_none)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 

@@ -8,6 +8,7 @@ is used, not the fluent API, so nothing depends on process-global "active run" s
 - ``client``: tag names, the reachability probe, bounded retries, the child-run query.
 - ``lifecycle``: the one writer of a run's status (RUNNING, FINISHED, FAILED, KILLED).
 - ``outbox`` and ``trial_run``: what a trial logs, kept in an outbox file during outages.
+- ``system_metrics``: MLflow's CPU/memory/GPU monitor on a trial's run while it trains.
 - ``sweep_run``: the driver's parent run; closes runs of trials Tune ended.
 - ``reading``: the report's view of a finished sweep.
 """
@@ -17,6 +18,8 @@ from trainable.common.tracking.client import (
     CONFIRMS_TAG,
     METRIC_TAG,
     NODE_TAG,
+    SEARCH_ARTIFACT,
+    SEARCHED_TAG,
     SEED_TAG,
     STAGE_TAG,
     TRIAL_ID_TAG,
@@ -37,7 +40,8 @@ from trainable.common.tracking.reading import (
     read_confirmations,
     read_sweep,
 )
-from trainable.common.tracking.sweep_run import SweepRun
+from trainable.common.tracking.sweep_run import SweepDescription, SweepRun
+from trainable.common.tracking.system_metrics import monitor_system
 from trainable.common.tracking.trial_run import (
     OUTBOX_DIR,
     NullTrialRun,
@@ -54,12 +58,15 @@ __all__ = [
     "METRIC_TAG",
     "NODE_TAG",
     "OUTBOX_DIR",
+    "SEARCHED_TAG",
+    "SEARCH_ARTIFACT",
     "SEED_TAG",
     "STAGE_TAG",
     "STOPPED_EARLY_TAG",
     "TRIAL_ID_TAG",
     "NullTrialRun",
     "RunEnd",
+    "SweepDescription",
     "SweepRecord",
     "SweepRun",
     "TrackingError",
@@ -72,6 +79,7 @@ __all__ = [
     "flush_outboxes",
     "is_outage",
     "log_folder",
+    "monitor_system",
     "newest_run_tagged",
     "open_trial_run",
     "probe_server",

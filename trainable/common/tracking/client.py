@@ -14,6 +14,8 @@ TRIAL_ID_TAG = "ray.trial_id"
 NODE_TAG = "ray.node_id"
 SWEEP_TAG = "sweep.name"
 METRIC_TAG = "sweep.metric"  # what the sweep selected on, so the report ranks by the same
+SEARCHED_TAG = "sweep.searched"  # the searched names, comma-separated: the report's columns
+SEARCH_ARTIFACT = "search.yaml"  # the sweep's search section (space, warm start), on its run
 PARENT_TAG = "mlflow.parentRunId"
 # A confirmation run re-trains a sweep trial's configuration with another seed; it is a child of
 # the sweep's parent run too, told apart from the trials by these tags.

@@ -1,10 +1,10 @@
 """What a trial's MLflow run is made of, as typed records, and the outbox file that keeps them
 while the tracking server does not answer.
 
-A record is one of ``Started``, ``Text``, ``Epoch`` or ``RunEnd``; the outbox file holds the run's
-identity (``RunSpec``), the run id once known and the records not yet sent, in order. It is JSON
-(each record tagged with its class name) and replaced atomically, so a kill mid-write never
-leaves half a file.
+A record is one of ``Started``, ``Text``, ``Steps``, ``Epoch`` or ``RunEnd``; the outbox file
+holds the run's identity (``RunSpec``), the run id once known and the records not yet sent, in
+order. It is JSON (each record tagged with its class name) and replaced atomically, so a kill
+mid-write never leaves half a file.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from trainable.common.tracking.lifecycle import RunEnd
+
+MAX_BATCH_METRICS = 1000  # what one MLflow log_batch call takes
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,24 @@ class Epoch:
     per_class_csv: str
 
 
-Record = Started | Text | Epoch | RunEnd
-RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (Started, Text, Epoch, RunEnd)}
+@dataclass(frozen=True)
+class Steps:
+    """Training metrics logged every few optimizer steps, one point per log, in order: each
+    ``{"step": global step, "time_ms": measured at, "metrics": {name: value}}``."""
+
+    points: list[dict[str, Any]]
+
+    def joined(self, later: Steps) -> Steps | None:
+        """Both in one record, so a backlog is sent in fewer calls; None when the two would not
+        fit in one MLflow ``log_batch``."""
+        points = [*self.points, *later.points]
+        if sum(len(point["metrics"]) for point in points) > MAX_BATCH_METRICS:
+            return None
+        return Steps(points)
+
+
+Record = Started | Text | Steps | Epoch | RunEnd
+RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (Started, Text, Steps, Epoch, RunEnd)}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ from trainable.common.tracking.client import (
     is_confirmation,
 )
 
+SYSTEM_METRIC_PREFIX = "system/"  # MLflow's system metrics monitor names its metrics so
+PER_STEP_SUFFIX = "_step"  # training metrics logged every few optimizer steps: train_loss_step
+
 
 @dataclass
 class TrialRecord:
@@ -103,9 +106,12 @@ def read_confirmations(uri: str, parent_run_id: str) -> list[TrialRecord]:
 
 
 def _record(client: MlflowClient, run) -> TrialRecord:
+    """The run with the history of each per-epoch metric (one request per metric: the per-step
+    and system metrics, many points each and not read by any report, are left out)."""
     history = {
         key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
         for key in run.data.metrics
+        if not key.startswith(SYSTEM_METRIC_PREFIX) and not key.endswith(PER_STEP_SUFFIX)
     }
     return TrialRecord(
         run.info.run_id,

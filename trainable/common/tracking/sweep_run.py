@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Dataset, DatasetInput, InputTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 from mlflow.tracking import MlflowClient
 
 from trainable.common.settings import TrackingSettings
@@ -28,6 +30,10 @@ from trainable.common.tracking.lifecycle import (
     mark_running,
 )
 
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
+PARAMS_PER_BATCH = 100  # MLflow's limit on params per log_batch call
+
 
 class SweepRun:
     """The sweep's parent run; its children are the trials' runs."""
@@ -39,9 +45,15 @@ class SweepRun:
 
     @classmethod
     def open(
-        cls, settings: TrackingSettings, name: str, tags: dict[str, str], run_id: str | None = None
+        cls,
+        settings: TrackingSettings,
+        name: str,
+        tags: dict[str, str],
+        run_id: str | None = None,
+        describe: SweepDescription | None = None,
     ) -> SweepRun:
-        """Create the parent run, or reopen ``run_id`` when a sweep resumes."""
+        """Create the parent run (with ``describe``'s params and files), or reopen ``run_id``
+        when a sweep resumes; ``tags`` are set either way."""
         probe_server(settings.uri)
         client = MlflowClient(tracking_uri=settings.uri)
         try:
@@ -49,8 +61,10 @@ class SweepRun:
             if run_id is None:
                 all_tags = {"mlflow.runName": name, SWEEP_TAG: name, **tags}
                 run_id = client.create_run(experiment, tags=all_tags, run_name=name).info.run_id
+                if describe is not None:
+                    describe.log(client, run_id)
             else:
-                mark_running(client, run_id, {})
+                mark_running(client, run_id, tags)
         except Exception as error:  # any transport or store error: say where and why, once
             raise unusable(settings.uri, error) from None
         return cls(client, run_id, experiment)
@@ -118,7 +132,33 @@ class SweepRun:
         ]
         self.client.log_inputs(self.run_id, datasets=datasets)
 
-    def finish(self, summary_markdown: str, failed: bool = False) -> None:
+    def finish(
+        self, summary_markdown: str, best_scores: dict[str, float], failed: bool = False
+    ) -> None:
+        """The summary as a file and as the run's description (MLflow shows ``mlflow.note.content``
+        on the run's page), the best trial's scores as the run's metrics, then the end."""
         self.client.log_text(self.run_id, summary_markdown, "summary.md")
+        self.client.set_tag(self.run_id, NOTE_TAG, summary_markdown)
+        if best_scores:
+            at = int(time.time() * 1000)
+            metrics = [Metric(key, value, at, 0) for key, value in best_scores.items()]
+            self.client.log_batch(self.run_id, metrics=metrics)
         end = RunEnd(FAILED if failed else FINISHED)
         end_run(self.client, self.run_id, end)
+
+
+@dataclass(frozen=True)
+class SweepDescription:
+    """What the parent run says about the sweep from its start: the settings as params (MLflow
+    params cannot change later, so only what a resumed sweep keeps) and files such as the
+    searched space."""
+
+    params: dict[str, str]
+    texts: dict[str, str] = field(default_factory=dict)  # artifact path -> content
+
+    def log(self, client: MlflowClient, run_id: str) -> None:
+        params = [Param(key, value[:MAX_PARAM_LENGTH]) for key, value in self.params.items()]
+        for start in range(0, len(params), PARAMS_PER_BATCH):
+            client.log_batch(run_id, params=params[start : start + PARAMS_PER_BATCH])
+        for path, text in self.texts.items():
+            client.log_text(run_id, text, path)

@@ -1,11 +1,13 @@
 """A trial's MLflow run, kept whole through tracking-server outages.
 
-Everything a trial logs (the run with its params and tags, its settings, each epoch's metrics and
-per-class table, its end) is a record (``outbox``) sent in order. When the server does not answer,
-the record is kept in the trial's outbox file, ``<storage>/<sweep>/mlflow_outbox/<trial_id>.json``,
-and training goes on; the backlog is sent before the next record. A trial restarted elsewhere
-reads its outbox from the shared storage; the driver sends what is left after the sweep and
-reports what it could not (``flush_outboxes``). Metrics keep the time they were measured at.
+Everything a trial logs (the run with its params and tags, its settings, the training loss every
+few steps, each epoch's metrics and per-class table, its end) is a record (``outbox``) sent in
+order. When the server does not answer, the record is kept in the trial's outbox file,
+``<storage>/<sweep>/mlflow_outbox/<trial_id>.json``, and training goes on; the backlog is sent
+before the next record (step points only join the backlog: the next epoch's record tries again).
+A trial restarted elsewhere reads its outbox from the shared storage; the driver sends what is
+left after the sweep and reports what it could not (``flush_outboxes``). Metrics keep the time
+they were measured at.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from trainable.common.tracking.outbox import (
     Record,
     RunSpec,
     Started,
+    Steps,
     Text,
     load_outbox,
     save_outbox,
@@ -51,6 +54,9 @@ class NullTrialRun:
     run_id = None
 
     def log_text(self, text: str, artifact_path: str) -> None:
+        pass
+
+    def log_steps(self, step: int, metrics: dict[str, float]) -> None:
         pass
 
     def log_epoch(
@@ -76,6 +82,15 @@ class TrialRun(NullTrialRun):
 
     def log_text(self, text: str, artifact_path: str) -> None:
         self._send(Text(text, artifact_path))
+
+    def log_steps(self, step: int, metrics: dict[str, float]) -> None:
+        """Metrics at a global optimizer ``step`` (MLflow ``step=step``), measured now."""
+        point = {
+            "step": step,
+            "time_ms": int(time.time() * 1000),
+            "metrics": {key: float(value) for key, value in metrics.items()},
+        }
+        self._send(Steps([point]))
 
     def log_epoch(
         self, epoch: int, metrics: dict[str, float], per_class_f1: dict[str, dict[str, float]]
@@ -119,7 +134,20 @@ class TrialRun(NullTrialRun):
 
     # ------------------------------------------------------------ internals
     def _send(self, record: Record) -> None:
-        self.state.pending.append(record)
+        pending = self.state.pending
+        if isinstance(record, Steps) and self.state.kept:
+            # During an outage step points only wait (one bounded attempt per log would slow
+            # training): the next epoch's record tries the server again.
+            last = pending[-1] if pending else None
+            joined = last.joined(record) if isinstance(last, Steps) else None
+            if joined is not None:
+                pending[-1] = joined
+            else:
+                pending.append(record)
+            self.state.kept = len(pending)
+            save_outbox(self.path, self.state)
+            return
+        pending.append(record)
         self.flush()
 
     def _keep(self, error: Exception) -> None:
@@ -157,6 +185,13 @@ class TrialRun(NullTrialRun):
                 mark_running(self.client, run_id, tags)
             case Text(text=text, path=path):
                 self.client.log_text(run_id, text, path)
+            case Steps(points=points):
+                logged = [
+                    Metric(key, value, point["time_ms"], point["step"])
+                    for point in points
+                    for key, value in point["metrics"].items()
+                ]
+                self.client.log_batch(run_id, metrics=logged)
             case Epoch(epoch=epoch, time_ms=at, metrics=metrics, per_class_csv=table):
                 logged = [Metric(key, value, at, epoch) for key, value in metrics.items()]
                 self.client.log_batch(run_id, metrics=logged)
