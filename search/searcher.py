@@ -1,10 +1,10 @@
 """Optuna as Tune's search algorithm (told the score the report ranks by) and ASHA as its
-scheduler: the one place Optuna is used.
+scheduler.
 
 Tune's automatic space conversion rejects conditional spaces (``gamma`` exists only for focal),
 so the space compiles to a define-by-run function that only declares (no data, no I/O), as
-Ray's Optuna example requires. Kept apart from ``search.space``, which must stay light for
-``--dry-run``.
+Ray's Optuna example requires (``search.optuna_space``, which the report shares). Kept apart
+from ``search.space``, which must stay light for ``--dry-run``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from search.config import SweepConfig
-from search.space import SpaceParam
+from search.optuna_space import DefineByRun
 from trainable.common.directions import is_better
 
 OPTUNA_STUDY = "optuna.db"  # beside the sweep: every trial's state and per-epoch values
@@ -51,30 +51,6 @@ def build_scheduler(config: SweepConfig) -> TrialScheduler:
         grace_period=scheduler.grace_period,
         reduction_factor=scheduler.reduction_factor,
     )
-
-
-class DefineByRun:
-    """The Optuna define-by-run function for a space: it declares, never computes.
-
-    A class rather than a closure: Tune pickles the searcher (with this) into the sweep's state
-    with the standard ``pickle``, which cannot pickle local functions.
-    """
-
-    def __init__(self, space: dict[str, SpaceParam]) -> None:
-        self.space = space
-
-    def __call__(self, trial: optuna.Trial) -> None:
-        values: dict[str, Any] = {}
-        for name, param in self.space.items():
-            conditions = param.allowed_conditions()
-            if any(values.get(key) not in allowed for key, allowed in conditions.items()):
-                continue
-            if param.choice is not None:
-                values[name] = trial.suggest_categorical(name, param.choice)
-            elif param.float_range is not None:
-                values[name] = trial.suggest_float(name, *param.float_range, log=param.log)
-            else:
-                values[name] = trial.suggest_int(name, *param.int_range, log=param.log)
 
 
 def tpe_sampler(seed: int) -> optuna.samplers.TPESampler:

@@ -17,14 +17,16 @@ import pandas as pd
 import yaml
 
 from search.best_trials import best_of, competing, winner
-from search.config import ReportSettings
+from search.config import ReportSettings, SearchSettings
 from search.report import content as report_content
-from search.report import tables
+from search.report import importance, tables
 from search.report.confirmation import Candidate, Confirmation, Plan, candidate_trials, confirm
 from search.report.render import write_html, write_markdown
+from search.space import SpaceParam
 from trainable.common.settings import TrialSettings
 from trainable.common.tracking import (
     METRIC_TAG,
+    SEARCH_ARTIFACT,
     SweepRecord,
     TrackingError,
     download_artifact,
@@ -67,9 +69,11 @@ def build_report(request: ReportRequest, out: Path | None) -> Path:
         confirmation.scores.to_csv(folder / "confirmation.csv", index=False)
     else:
         best = winner(trials, metric)
-    max_t = request.max_t or int(trials["num_train_epochs"].max() or trials["epochs_run"].max())
+    planned = trials["num_train_epochs"].dropna()
+    max_t = request.max_t or int(planned.max() if not planned.empty else trials["epochs_run"].max())
+    study = importance.study_of(trials, searched_space(request.tracking_uri, sweep), metric)
     content = report_content.sweep_content(
-        sweep, trials, best, request.tracking_uri, metric, request.scope, max_t
+        sweep, trials, best, study, request.tracking_uri, metric, request.scope, max_t
     )
     if confirmation is not None:
         report_content.add_confirmation(content, confirmation, trials, metric, request.baseline)
@@ -96,6 +100,19 @@ def _confirm(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest) -
         request.max_concurrent,
     )  # fmt: skip
     return confirm(candidates, request.seeds, request.metric, sweep, plan)
+
+
+def searched_space(uri: str, sweep: SweepRecord) -> dict[str, SpaceParam]:
+    """The sweep's search space, from its parent run's ``search.yaml``; empty for a sweep that
+    predates that file (the report then has no importance)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            path = download_artifact(uri, sweep.parent_run_id, SEARCH_ARTIFACT, scratch)
+        except Exception:  # no such file: an older sweep
+            return {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    source = f"MLflow run {sweep.parent_run_id} {SEARCH_ARTIFACT}"
+    return validate_config(data, SearchSettings, source=source).space
 
 
 def trial_settings(uri: str, run_id: str) -> TrialSettings:

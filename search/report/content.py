@@ -7,31 +7,37 @@ from __future__ import annotations
 
 import tempfile
 
+import optuna
 import pandas as pd
 
-from search.best_trials import best_of, competing
-from search.report import plots, tables
+from search.best_trials import best_of, competing, winner
+from search.markdown import short
+from search.report import importance, plots, tables
 from search.report.confirmation import Confirmation
 from search.report.render import ReportContent
 from trainable.common.tracking import SweepRecord, download_artifact
 
-PER_CLASS_CRITERIA = 3  # criteria compared relation by relation: the best few
+BASELINE = "ce"  # the per-relation figure sets the winner against the best trial of this
 
 
 def sweep_content(
-    sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, uri: str, metric: str, scope: str,
-    max_t: int,
+    sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, study: optuna.Study, uri: str,
+    metric: str, scope: str, max_t: int,
 ) -> ReportContent:  # fmt: skip
     """The report of the sweep alone: its best single-seed trial is the headline."""
     params = tables.own_params(best)
     setup = ", ".join(
-        [best["criterion"], *(f"{k}={v:.3g}" for k, v in params.items()),
-         f"{int(best['num_train_epochs'])} epochs", f"lr {best['learning_rate']:.2g}"]
+        [best["criterion"], *(f"{k}={short(v)}" for k, v in params.items()),
+         f"{short(best['num_train_epochs'])} epochs", f"lr {short(best['learning_rate'])}"]
     )  # fmt: skip
     unscored = trials.drop(competing(trials, metric).index)
     notes = [
         f"Scores at each trial's {scope} epoch by selection-split {metric}; dev (KLUE dev) "
         "columns are read at that epoch and never used to choose.",
+        f"Parameter importance: Optuna's PED-ANOVA over the {len(study.trials)} scored trials "
+        "(conditional parameters included; fewer than "
+        f"{importance.MIN_TRIALS} trials give no column). It describes this sweep, it tests "
+        "nothing.",
         *(
             f"Trial {row.trial_id} ({row.criterion}) is not ranked: {row.status}."
             for row in unscored.itertuples()
@@ -42,15 +48,15 @@ def sweep_content(
     return ReportContent(
         title=f"Loss sweep report — {sweep.name}",
         winner_line=f"Best single-seed trial (single seed, not confirmed): {setup} — selection "
-        f"{metric} {best[metric]:.2f}, dev {metric} {best['dev_' + metric]:.2f}, dev AUPRC "
-        f"{best['dev_auprc']:.2f}. One training seed cannot tell criteria apart; confirm "
-        "with --confirm K --seeds N.",
+        f"{metric} {short(best[metric])}, dev {metric} {short(best['dev_' + metric])}, dev "
+        f"AUPRC {short(best['dev_auprc'])}. One training seed cannot tell criteria apart; "
+        "confirm with --confirm K --seeds N.",
         winner_details={
             "setup": setup,
             **params,
-            "epochs": int(best["num_train_epochs"]),
+            "epochs": best["num_train_epochs"],
             "learning rate": best["learning_rate"],
-            "scored epoch": int(best["epoch"]),
+            "scored epoch": best["epoch"],
             f"selection {metric} (sweep seed)": best[metric],
             f"dev {metric} (sweep seed)": best[f"dev_{metric}"],
             "selection AUPRC (sweep seed)": best["auprc"],
@@ -58,28 +64,35 @@ def sweep_content(
             "MLflow run": f"{uri} run {best['run_id']}",
         },
         criteria=criteria,
-        trials=trials.drop(columns=["run_id"]),
+        importance=importance.importance_table(study),
+        trials=tables.shown_trials(trials, metric),
         compute=tables.compute_spent(trials, sweep, max_t),
-        figures=figures(sweep, trials, criteria["criterion"].tolist(), uri, metric),
+        figures=figures(sweep, trials, best, study, uri, metric),
         notes=notes,
     )
 
 
 def figures(
-    sweep: SweepRecord, trials: pd.DataFrame, ranked: list[str], uri: str, metric: str
-) -> dict[str, tuple[str, bytes]]:
-    """File stem → (caption, PNG): the score against each searched criterion parameter, against
-    epochs run, the top trials' learning curves, and per-relation F1 of the top criteria
-    (``ranked``: the criteria, best first)."""
-    shown = {}
-    for parameter in tables.criterion_parameters():
-        if parameter in trials and pd.to_numeric(trials[parameter], errors="coerce").notna().any():
+    sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, study: optuna.Study, uri: str,
+    metric: str,
+) -> dict[str, tuple[str, bytes]]:  # fmt: skip
+    """File stem → (caption, PNG): the trials in parallel coordinates, the score against each
+    sampled criterion parameter and the learning rate, against epochs run, the top trials'
+    learning curves, and per-relation F1 of the winner against the best ``ce``."""
+    shown = {
+        "parallel_coordinates": (
+            f"every scored trial: sampled values and {metric} (darker: better)",
+            plots.axes_png(importance.parallel_coordinates(study), "no scored trials"),
+        )
+    }
+    for parameter in [*tables.criterion_parameters(), "learning_rate"]:
+        if parameter in trials and trials[parameter].notna().any():
             owners = ", ".join(sorted(trials.loc[trials[parameter].notna(), "criterion"].unique()))
             shown[f"score_vs_{parameter}"] = (
                 f"{metric} vs {parameter} ({owners})",
                 plots.score_vs_parameter(trials, parameter, metric),
             )
-    top = ranked[:PER_CLASS_CRITERIA]
+    compared = _per_class_rows(trials, best, metric)
     return {
         **shown,
         "score_vs_epochs": (f"{metric} vs epochs run", plots.score_vs_epochs(trials, metric)),
@@ -88,28 +101,36 @@ def figures(
             plots.learning_curves(sweep, trials, metric),
         ),
         "per_class_f1": (
-            f"per-relation dev F1: the best trial of each of the top {len(top)} criteria",
-            plots.per_class_f1(_per_class(trials, top, uri, metric)),
+            "per-relation dev F1: " + " vs ".join(compared),
+            plots.per_class_f1(_per_class(compared, uri)),
         ),
     }
 
 
-def _per_class(
-    trials: pd.DataFrame, criteria: list[str], uri: str, metric: str
-) -> dict[str, pd.Series]:
+def _per_class_rows(trials: pd.DataFrame, best: pd.Series, metric: str) -> dict[str, pd.Series]:
+    """The winner and the best ``ce`` trial (the baseline every loss must beat), by label; a
+    ``ce`` winner is compared with the best trial of another criterion."""
+    other = best_of(trials, BASELINE, metric)
+    if best["criterion"] == BASELINE:
+        rivals = competing(trials[trials["criterion"] != BASELINE], metric)
+        other = winner(rivals, metric) if not rivals.empty else None
+    rows = {f"winner {tables.setup_label(best)}": best}
+    if other is not None:
+        rows[tables.setup_label(other)] = other
+    return rows
+
+
+def _per_class(rows: dict[str, pd.Series], uri: str) -> dict[str, pd.Series]:
     series = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for criterion in criteria:
-            best = best_of(trials, criterion, metric)
-            if best is None:
-                continue
-            artifact = f"per_class_f1/epoch_{int(best['epoch']):03d}.csv"
+        for label, row in rows.items():
+            artifact = f"per_class_f1/epoch_{int(row['epoch']):03d}.csv"
             try:
-                path = download_artifact(uri, best["run_id"], artifact, scratch)
+                path = download_artifact(uri, row["run_id"], artifact, scratch)
             except Exception:  # an artifact store without the file: the figure says "none"
                 continue
             table = pd.read_csv(path)
-            series[criterion] = table[table["split"] == "dev"].set_index("label")["f1"]
+            series[label] = table[table["split"] == "dev"].set_index("label")["f1"]
     return series
 
 

@@ -16,6 +16,7 @@ from losses import list_criteria
 from trainable.common.directions import best_first
 from trainable.common.tracking import SweepRecord
 
+LOG_SCALED = ("learning_rate",)  # sampled on a log scale: shown on one
 # One colour per criterion of the registry, the same in every figure and every report.
 COLORS = dict(zip(list_criteria(), plt.get_cmap("tab10").colors, strict=False))
 
@@ -36,6 +37,8 @@ def score_vs_parameter(trials: pd.DataFrame, parameter: str, metric: str) -> byt
         axes.scatter(values, group[f"dev_{metric}"], label=f"{criterion} dev", marker="x",
                      color=color)  # fmt: skip
     axes.set(xlabel=parameter, ylabel=metric, title=f"{metric} vs {parameter}")
+    if parameter in LOG_SCALED:
+        axes.set_xscale("log")
     axes.legend(fontsize=8)
     return _png(figure)
 
@@ -80,20 +83,31 @@ def learning_curves(sweep: SweepRecord, trials: pd.DataFrame, metric: str, top: 
 
 
 def per_class_f1(per_class: dict[str, pd.Series]) -> bytes:
-    """Dev F1 per relation of the best trial of each criterion: where do rare relations gain?"""
+    """Dev F1 per relation of the trials compared (e.g. the winner and the best ``ce``): where do
+    rare relations gain?"""
     figure, axes = plt.subplots(figsize=(7.5, 8.5))
     if not per_class:
         return _empty(figure, axes, "no per-class F1 artifacts found")
     frame = pd.DataFrame(per_class)
     height = 0.8 / len(frame.columns)
-    for index, criterion in enumerate(frame.columns):
+    palette = plt.get_cmap("tab10").colors
+    for index, label in enumerate(frame.columns):
         positions = [i + index * height for i in range(len(frame))]
-        axes.barh(positions, frame[criterion], height=height, label=criterion,
-                  color=COLORS.get(criterion))  # fmt: skip
+        axes.barh(positions, frame[label], height=height, label=label, color=palette[index])
     axes.set_yticks([i + 0.4 - height / 2 for i in range(len(frame))], frame.index, fontsize=7)
     axes.invert_yaxis()
-    axes.set(xlabel="dev F1", title="per-relation dev F1, best trial of each criterion")
+    axes.set(xlabel="dev F1", title="per-relation dev F1")
     axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def axes_png(axes, empty_message: str) -> bytes:
+    """A figure another library drew (Optuna's plots return matplotlib axes) as PNG bytes."""
+    if axes is None:
+        figure, blank = plt.subplots(figsize=(5.5, 3.6))
+        return _empty(figure, blank, empty_message)
+    figure = axes.get_figure()
+    figure.set_size_inches(9, 4.5)
     return _png(figure)
 
 

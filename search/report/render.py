@@ -13,6 +13,8 @@ import pandas as pd
 
 from search.markdown import markdown_table, short
 
+NO_IMPORTANCE = "Too few scored trials to say which parameters mattered."
+
 
 @dataclass
 class ReportContent:
@@ -20,6 +22,7 @@ class ReportContent:
     winner_line: str
     winner_details: dict[str, Any]
     criteria: pd.DataFrame
+    importance: pd.DataFrame
     trials: pd.DataFrame
     compute: dict[str, Any]
     figures: dict[str, tuple[str, bytes]]  # file stem -> (caption, PNG)
@@ -33,6 +36,7 @@ def write_markdown(content: ReportContent, folder: Path) -> Path:
     lines = [f"# {content.title}", "", f"**{content.winner_line}**", ""]
     lines += [f"- {key}: {short(value)}" for key, value in content.winner_details.items()]
     lines += ["", "## Criteria", "", markdown_table(content.criteria), ""]
+    lines += ["## What mattered: parameter importance", "", _importance_md(content.importance), ""]
     if content.confirmation is not None:
         lines += ["## Confirmation over seeds", "", markdown_table(content.confirmation), ""]
         lines += [f"- {verdict}" for verdict in content.verdicts] + [""]
@@ -59,16 +63,22 @@ def write_html(content: ReportContent, folder: Path) -> Path:
     html = template.render(
         content=content,
         criteria=_html_table(content.criteria),
+        importance=_html_table(content.importance) if not content.importance.empty else None,
         trials=_html_table(content.trials),
         confirmation=_html_table(content.confirmation)
         if content.confirmation is not None
         else None,
         figures=figures,
         short=short,
+        no_importance=NO_IMPORTANCE,
     )
     path = folder / "report.html"
     path.write_text(html, encoding="utf-8")
     return path
+
+
+def _importance_md(table: pd.DataFrame) -> str:
+    return markdown_table(table) if not table.empty else NO_IMPORTANCE
 
 
 def _html_table(frame: pd.DataFrame) -> str:
@@ -85,11 +95,14 @@ h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
 .table { border-collapse: collapse; font-size: .85rem; } .table td, .table th { padding: .2rem .6rem;
  border-bottom: 1px solid #ddd; text-align: right; } figure { display: inline-block; margin: .5rem; }
 figcaption { font-size: .8rem; color: #555; } .notes { font-size: .85rem; color: #555; }
+img { max-width: 100%; height: auto; } .table { max-width: 100%; } .table td { overflow-wrap: anywhere; }
 </style></head><body>
 <h1>{{ content.title }}</h1>
 <p class="winner" id="winner">{{ content.winner_line }}</p>
 <ul>{% for key, value in content.winner_details.items() %}<li>{{ key }}: {{ short(value) }}</li>{% endfor %}</ul>
 <h2>Criteria</h2>{{ criteria | safe }}
+<h2>What mattered: parameter importance</h2>
+{% if importance is not none %}{{ importance | safe }}{% else %}<p>{{ no_importance }}</p>{% endif %}
 {% if confirmation is not none %}<h2>Confirmation over seeds</h2>{{ confirmation | safe }}
 <ul id="verdicts">{% for verdict in content.verdicts %}<li>{{ verdict }}</li>{% endfor %}</ul>{% endif %}
 <h2>Figures</h2>

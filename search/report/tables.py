@@ -14,16 +14,19 @@ import pandas as pd
 
 from losses import list_criteria
 from search.best_trials import competing
+from search.markdown import missing, short
 from search.report.statistics import Ranking, mean_sd
 from trainable.common.directions import DIRECTIONS, best_first, direction
 from trainable.common.tracking import (
     FAILED,
+    SEARCHED_TAG,
     STOPPED_EARLY_TAG,
     TRIAL_ID_TAG,
     SweepRecord,
     TrialRecord,
 )
 
+_IDENTITY = ("trial_id", "run_id", "status", "criterion")
 SCORES = (
     *DIRECTIONS,
     *(f"dev_{name}" for name in DIRECTIONS),
@@ -31,8 +34,9 @@ SCORES = (
 
 
 def trial_frame(sweep: SweepRecord, metric: str, scope: str) -> pd.DataFrame:
-    """One row per trial: identity, sampled values, status, epochs run, scores at the scope."""
-    criterion_params = criterion_parameters()
+    """One row per trial: identity, every sampled value, status, epochs run, scores at the
+    scope. Whole numbers (epochs, batch sizes) stay integers."""
+    setup = setup_names(sweep)
     rows = []
     for trial in sweep.trials:
         epoch = scored_epoch(trial.history, metric, scope)
@@ -43,16 +47,34 @@ def trial_frame(sweep: SweepRecord, metric: str, scope: str) -> pd.DataFrame:
                 "run_id": trial.run_id,
                 "status": _status(trial),
                 "criterion": params.get("criterion", ""),
-                **{name: _value(params[name]) for name in criterion_params if name in params},
-                "learning_rate": _number(params.get("learning_rate")),
-                "num_train_epochs": _number(params.get("num_train_epochs")),
+                **{name: _value(params.get(name)) for name in setup},
                 "epochs_run": len(trial.history.get(metric, {})),
                 "epoch": epoch,
                 **{name: trial.history.get(name, {}).get(epoch) for name in SCORES},
                 "wall_s": ((trial.end_ms or trial.start_ms) - trial.start_ms) / 1000,
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for name in ("epoch", *setup):  # pandas would make a column of ints with gaps floats
+        values = [row[name] for row in rows if row[name] is not None]
+        if values and all(isinstance(value, int) for value in values):
+            frame[name] = frame[name].astype("Int64")
+    return frame
+
+
+def setup_names(sweep: SweepRecord) -> list[str]:
+    """What a trial's row shows of its setup: every searched name but ``criterion`` (the
+    criterion's own parameters first), plus learning rate and epochs, searched or not. A sweep
+    without a record of its space shows the registry's criterion parameters."""
+    searched = [name for name in sweep.tags.get(SEARCHED_TAG, "").split(",") if name]
+    own = criterion_parameters()
+    if not searched:
+        searched = own
+    names = dict.fromkeys(
+        [*(n for n in searched if n in own), "learning_rate", "num_train_epochs", *searched]
+    )
+    names.pop("criterion", None)
+    return list(names)
 
 
 def criterion_parameters() -> list[str]:
@@ -77,6 +99,40 @@ def criterion_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     )
     table["scored"] = table["scored"].fillna(0).astype(int)
     return best_first(table, "best", metric).reset_index()
+
+
+def shown_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The trials table of the report's pages, narrow enough for a laptop screen: the setup in
+    one ``setup`` cell (criterion parameters, learning rate, epochs and the rest), the selection
+    and dev scores of the ranking metric and dev AUPRC. ``trials.csv`` keeps every column."""
+    setup_columns = [
+        name for name in trials.columns
+        if name not in (*_IDENTITY, *SCORES, "epochs_run", "epoch", "wall_s")
+    ]  # fmt: skip
+    shown = best_first(trials, metric).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "trial": shown["trial_id"],
+            "status": shown["status"],
+            "criterion": shown["criterion"],
+            "setup": [_setup_cell(row, setup_columns) for _, row in shown.iterrows()],
+            "epochs run": shown["epochs_run"],
+            "scored epoch": shown["epoch"],
+            metric: shown[metric],
+            f"dev {metric}": shown[f"dev_{metric}"],
+            "dev auprc": shown["dev_auprc"],
+            "wall s": shown["wall_s"],
+        }
+    )
+
+
+def _setup_cell(row: pd.Series, columns: list[str]) -> str:
+    short_names = {"learning_rate": "lr", "num_train_epochs": "epochs"}
+    return ", ".join(
+        f"{short_names.get(name, name)}={short(row[name])}"
+        for name in columns
+        if not missing(row[name])
+    )
 
 
 def compute_spent(trials: pd.DataFrame, sweep: SweepRecord, max_t: int) -> dict[str, Any]:
@@ -114,19 +170,16 @@ def _status(trial: TrialRecord) -> str:
     return trial.status.lower()  # finished, running, killed
 
 
-def _number(value: str | None) -> float | None:
-    number = _value(value)
-    return number if isinstance(number, float) else None
-
-
-def _value(value: str | None) -> float | str | None:
-    """An MLflow param (always a string) back to a number where it is one."""
+def _value(value: str | None) -> int | float | str | None:
+    """An MLflow param (always a string) back to the integer or float it was, if one."""
     if value in (None, "None", ""):
         return None
-    try:
-        return float(value)
-    except ValueError:
-        return value
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
 
 
 def confirmation_table(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -154,7 +207,7 @@ def own_params(trial: pd.Series) -> dict[str, float]:
 
 def setup_label(trial: pd.Series) -> str:
     """How the headline names a configuration: ``focal (gamma=1.3)``."""
-    params = ", ".join(f"{k}={v:.3g}" for k, v in own_params(trial).items())
+    params = ", ".join(f"{k}={short(v)}" for k, v in own_params(trial).items())
     return f"{trial['criterion']} ({params})" if params else trial["criterion"]
 
 

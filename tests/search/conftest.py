@@ -1,4 +1,5 @@
-"""A real multi-node Ray cluster on loopback for the cluster and node-loss tests.
+"""Fixtures of the search tests: a real multi-node Ray cluster on loopback (cluster and
+node-loss tests) and the small sweep the report and review tests read (``swept``).
 
 ``ray start`` binds to the machine's network address, which tests never use, and refuses to add
 worker nodes under ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``; Ray's own
@@ -7,7 +8,11 @@ worker nodes under ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``; Ray's own
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
+
+from tests.helpers import METRIC, REPO, REVIEWED_EXPERIMENT, sweep_command, write_klue_slice
 
 NODE_NAMES = ("node_a", "node_b")
 
@@ -26,3 +31,23 @@ def two_node_cluster():
         yield cluster, nodes
     finally:
         cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def swept(raw_train, klue_dir, tmp_path_factory):
+    """A 5-trial sweep over ce/focal/label_smoothing on real KLUE slices, tracked in SQLite: what
+    the report and review tests read. Yields ``(folder, store URI, the sweep's overrides)``."""
+    tmp_path = tmp_path_factory.mktemp("report")
+    folder = write_klue_slice(
+        tmp_path / "klue_slice", klue_dir, raw_train[:500], raw_train[500:620]
+    )
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = sweep_command(
+        folder, tmp_path, store, REVIEWED_EXPERIMENT,
+        "search.num_samples=5", "search.space.num_train_epochs.int=[1, 2]",
+        f"search.metric={METRIC}",
+    )  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    overrides = [arg for arg in command[command.index("--set") :] if arg != "--set"]
+    return tmp_path, store, overrides

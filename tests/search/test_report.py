@@ -2,7 +2,6 @@
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -10,53 +9,18 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import REPO, sweep_command, write_klue_slice
+from tests.helpers import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    METRIC,
+    REPO,
+    confirmation_runs,
+    parent_run,
+    report_command,
+    trial_runs,
+)
 from trainable.common.settings import TrialSettings
 from trainable.common.yaml_config import load_config
-
-EXPERIMENT = "report-test"
-# A tiny encoder on 450 examples predicts no relation at all (micro-F1 0 for every trial, a
-# tie); AUPRC still ranks the trials, so these tests select on it.
-METRIC = "auprc"
-
-
-@pytest.fixture(scope="module")
-def swept(raw_train, klue_dir, tmp_path_factory):
-    """A 5-trial sweep over ce/focal/label_smoothing on real KLUE slices, tracked in SQLite."""
-    tmp_path = tmp_path_factory.mktemp("report")
-    folder = write_klue_slice(
-        tmp_path / "klue_slice", klue_dir, raw_train[:500], raw_train[500:620]
-    )
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    command = sweep_command(
-        folder, tmp_path, store, EXPERIMENT,
-        "search.num_samples=5", "search.space.num_train_epochs.int=[1, 2]",
-        f"search.metric={METRIC}",
-    )  # fmt: skip
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-4000:]
-    overrides = [arg for arg in command[command.index("--set") :] if arg != "--set"]
-    return tmp_path, store, overrides
-
-
-def experiment_id(client: MlflowClient) -> str:
-    return client.get_experiment_by_name(EXPERIMENT).experiment_id
-
-
-def trial_runs(client: MlflowClient):
-    children = client.search_runs([experiment_id(client)], "tags.`mlflow.parentRunId` != ''")
-    return [run for run in children if run.data.tags.get("stage") != "confirmation"]
-
-
-def confirmation_runs(client: MlflowClient):
-    return client.search_runs([experiment_id(client)], "tags.`stage` = 'confirmation'")
-
-
-def report_command(overrides, *extra):
-    command = [sys.executable, "-m", "search.report", "--config", "configs/quickstart.yaml"]
-    for override in overrides:
-        command += ["--set", override]
-    return [*command, *extra]
 
 
 @pytest.mark.slow
@@ -90,9 +54,21 @@ def test_unconfirmed_report_names_the_argmax_winner_and_counts_trials(swept):
     for criterion, count in criteria.items():
         assert re.search(rf"\| {criterion} \| {count} \|", report), criterion
     assert len(trials) == len(children) == 5
+    # Every searched name is a column, whole numbers stay whole, and the values are the runs'.
+    searched = parent_run(client).data.tags["sweep.searched"].split(",")
+    assert set(searched) - {"criterion"} <= set(trials.columns) and "num_train_epochs" in searched
+    assert trials["num_train_epochs"].dtype.kind == "i"
+    by_run = {run.info.run_id: run.data.params for run in children}
+    for row in trials.itertuples():
+        assert row.num_train_epochs == int(by_run[row.run_id]["num_train_epochs"])
+        assert row.learning_rate == pytest.approx(float(by_run[row.run_id]["learning_rate"]))
+    # What mattered: importance over all trials, each searched parameter a row.
+    importance = report.split("## What mattered: parameter importance")[1].split("##")[0]
+    assert "| parameter | all trials |" in importance
+    assert all(f"| {name} |" in importance for name in ("criterion", "learning_rate"))
 
     # The parent run holds the report.
-    parent = client.search_runs([experiment_id(client)], "tags.`sweep.name` != ''")[0]
+    parent = parent_run(client)
     assert "report/report.html" in {
         a.path for a in client.list_artifacts(parent.info.run_id, "report")
     }
@@ -162,14 +138,6 @@ def test_best_config_validates_and_runs(swept):
     assert "dev_micro_f1" in run.stdout
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--virtual-time-budget=5000",
-]  # fmt: skip
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"),
@@ -184,20 +152,26 @@ def test_html_renders_in_headless_chromium_with_winner_and_every_plot(swept, tmp
     # Instrument a copy: after load, record every image's decoded size on <body>.
     page = tmp_path / "page.html"
     probe = (
-        "<script>window.addEventListener('load', () => document.body.setAttribute("
+        "<script>window.addEventListener('load', () => { document.body.setAttribute("
         "'data-images', [...document.images].map(i => i.id + ':' + i.naturalWidth + 'x' + "
-        "i.naturalHeight).join(',')));</script></body>"
+        "i.naturalHeight).join(',')); document.body.setAttribute('data-scroll-width', "
+        "document.documentElement.scrollWidth); });</script></body>"
     )
     page.write_text((out / "report.html").read_text().replace("</body>", probe))
     profile = ["--user-data-dir=" + str(tmp_path / "profile")]
-    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, *profile, "--dump-dom", page.as_uri()],
+    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, *profile, "--window-size=1280,900",
+                          "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert 'id="winner">Best single-seed trial (single seed, not confirmed):' in dom.stdout
+    # Every table fits a 1280 px wide window: the page never scrolls sideways.
+    assert int(re.search(r'data-scroll-width="(\d+)"', dom.stdout)[1]) <= 1280
+    assert "What mattered: parameter importance" in dom.stdout
     sizes = dict(
         item.split(":") for item in re.search(r'data-images="([^"]*)"', dom.stdout)[1].split(",")
     )
-    expected = {"plot-score_vs_gamma", "plot-score_vs_smoothing", "plot-score_vs_epochs",
-                "plot-learning_curves", "plot-per_class_f1"}  # fmt: skip
+    expected = {"plot-parallel_coordinates", "plot-score_vs_gamma", "plot-score_vs_smoothing",
+                "plot-score_vs_learning_rate", "plot-score_vs_epochs", "plot-learning_curves",
+                "plot-per_class_f1"}  # fmt: skip
     assert set(sizes) == expected
     assert all(
         int(size.split("x")[0]) > 100 and int(size.split("x")[1]) > 100 for size in sizes.values()

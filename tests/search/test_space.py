@@ -6,7 +6,8 @@ import optuna
 import pytest
 
 from search.config import load_sweep_config
-from search.searcher import DefineByRun, tpe_sampler
+from search.optuna_space import DefineByRun
+from search.searcher import tpe_sampler
 from search.space import describe
 from tests.helpers import REPO
 
