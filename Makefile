@@ -13,7 +13,7 @@ export KLUE_RE_DIR
 # and raylets to the machine's network address even for a local ray.init().
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
-.PHONY: install test test-fast lint format quickstart seed-question train bench clean
+.PHONY: install test test-fast lint format quickstart seed-question train dashboard bench clean
 
 install: $(STAMP)
 
@@ -55,6 +55,22 @@ seed-question: install
 ## One training run of the quickstart config, without a sweep.
 train: install
 	$(BIN)/python -m search.trial --config configs/quickstart.yaml
+
+# The sweep's storage.path (configs/quickstart.yaml keeps the default, ray_results in the cwd).
+STORAGE ?= ray_results
+DASHBOARD_PORT ?= 8080
+
+## A sweep's Optuna study in optuna-dashboard on http://127.0.0.1:8080: every trial's state,
+## value and per-epoch values, plus history, intermediate-value and importance plots.
+## make dashboard SWEEP=<experiment.name> [STORAGE=<storage.path>]
+dashboard: install
+	@if [ -z "$(SWEEP)" ]; then \
+	  echo "make dashboard: name the sweep: make dashboard SWEEP=<experiment.name> (a folder of $(STORAGE)/)" >&2; \
+	  exit 2; fi
+	@if [ ! -f "$(STORAGE)/$(SWEEP)/optuna.db" ]; then \
+	  echo "make dashboard: no Optuna study at $(STORAGE)/$(SWEEP)/optuna.db (a sweep elsewhere: STORAGE=<its storage.path>)" >&2; \
+	  exit 2; fi
+	$(BIN)/optuna-dashboard sqlite:///$(STORAGE)/$(SWEEP)/optuna.db --host 127.0.0.1 --port $(DASHBOARD_PORT)
 
 bench: install
 	$(BIN)/python bench/losses.py
