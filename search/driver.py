@@ -28,7 +28,7 @@ from trainable.data import PreparedData, prepare_data
 from trainable.hooks import TrialHook
 from trainable.train import train_fn
 
-SWEEP_STATE = "sweep.json"  # beside Tune's own state: parent run, config hash, trial count
+SWEEP_STATE = "sweep.json"  # beside Tune's own state: parent run, resume hash, trial count
 
 
 def run_sweep(config: SweepConfig, *, resume: bool, hooks: Sequence[TrialHook] = ()) -> str:
@@ -115,7 +115,8 @@ def _tuner(
         num_samples=search.num_samples, max_concurrent=search.max_concurrent,
         search_alg=searcher.build_searcher(config, experiment_dir),
         scheduler=searcher.build_scheduler(config),
-        max_failures=config.failure.max_retries, callbacks=tracking.callbacks(),
+        max_failures=config.failure.max_retries,
+        callbacks=[*tracking.callbacks(), ray_tune.Progress("sweep")],
         reuse_actors=True,
     )  # fmt: skip
 
@@ -153,7 +154,13 @@ def _sweep_state(experiment_dir: Path, config: SweepConfig, resume: bool) -> dic
     if not resume or not state_file.is_file():
         return {}
     state = json.loads(state_file.read_text(encoding="utf-8"))
-    if not _same_sweep(state, config):
+    if "resume_hash" not in state:  # its Tune state names modules that have since moved
+        raise ConfigError(
+            "--resume",
+            [f"{experiment_dir} was started by an older version of this service and cannot "
+             "be resumed; start a new sweep (another experiment.name)"],
+        )  # fmt: skip
+    if state["resume_hash"] != config.resume_hash():
         raise ConfigError(
             "--resume",
             ["the config changed since the sweep started; resume with the same config and --set"],
@@ -168,12 +175,3 @@ def _sweep_state(experiment_dir: Path, config: SweepConfig, resume: bool) -> dic
             ],
         )
     return state
-
-
-def _same_sweep(state: dict[str, Any], config: SweepConfig) -> bool:
-    """Whether ``config`` defines the sweep ``state`` was saved by. ``search.num_samples`` may
-    grow (the sweep is extended); a state saved before sweeps could grow holds the whole
-    config's hash, so such a sweep resumes only with the very same config."""
-    if "resume_hash" in state:
-        return state["resume_hash"] == config.resume_hash()
-    return state.get("config_hash") == config.config_hash()

@@ -57,7 +57,8 @@ class HoldAfterEpoch(TrialHook):
 
     def after_epoch(self, epoch: int, *, resumed: bool, sampled: dict[str, Any]) -> None:
         deadline = time.monotonic() + self.timeout_s
-        while epoch == self.epoch and not self.until.exists() and time.monotonic() < deadline:
+        held = epoch == self.epoch and not resumed
+        while held and not self.until.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
 
 

@@ -73,8 +73,9 @@ def build_report(request: ReportRequest, out: Path | None) -> Path:
     max_t = request.max_t or int(planned.max() if not planned.empty else trials["epochs_run"].max())
     study = importance.study_of(trials, searched_space(request.tracking_uri, sweep), metric)
     content = report_content.sweep_content(
-        sweep, trials, best, study, request.tracking_uri, metric, request.scope, max_t
-    )
+        sweep, trials, best, study, request.tracking_uri, metric, request.scope, max_t,
+        request.baseline,
+    )  # fmt: skip
     if confirmation is not None:
         report_content.add_confirmation(content, confirmation, trials, metric, request.baseline)
     best_settings = trial_settings(request.tracking_uri, best["run_id"])

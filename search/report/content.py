@@ -6,8 +6,8 @@ from the sweep itself."""
 from __future__ import annotations
 
 import tempfile
+from typing import TYPE_CHECKING
 
-import optuna
 import pandas as pd
 
 from search.best_trials import best_of, competing, winner
@@ -17,12 +17,13 @@ from search.report.confirmation import Confirmation
 from search.report.render import ReportContent
 from trainable.common.tracking import SweepRecord, download_artifact
 
-BASELINE = "ce"  # the per-relation figure sets the winner against the best trial of this
+if TYPE_CHECKING:  # the study comes from search.report.importance, Optuna's one user here
+    import optuna
 
 
 def sweep_content(
     sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, study: optuna.Study, uri: str,
-    metric: str, scope: str, max_t: int,
+    metric: str, scope: str, max_t: int, baseline: str | None,
 ) -> ReportContent:  # fmt: skip
     """The report of the sweep alone: its best single-seed trial is the headline."""
     params = tables.own_params(best)
@@ -67,18 +68,18 @@ def sweep_content(
         importance=importance.importance_table(study),
         trials=tables.shown_trials(trials, metric),
         compute=tables.compute_spent(trials, sweep, max_t),
-        figures=figures(sweep, trials, best, study, uri, metric),
+        figures=figures(sweep, trials, best, study, uri, metric, baseline),
         notes=notes,
     )
 
 
 def figures(
     sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, study: optuna.Study, uri: str,
-    metric: str,
+    metric: str, baseline: str | None,
 ) -> dict[str, tuple[str, bytes]]:  # fmt: skip
     """File stem → (caption, PNG): the trials in parallel coordinates, the score against each
     sampled criterion parameter and the learning rate, against epochs run, the top trials'
-    learning curves, and per-relation F1 of the winner against the best ``ce``."""
+    learning curves, and per-relation F1 of the winner against the best ``baseline`` trial."""
     shown = {
         "parallel_coordinates": (
             f"every scored trial: sampled values and {metric} (darker: better)",
@@ -86,13 +87,14 @@ def figures(
         )
     }
     for parameter in [*tables.criterion_parameters(), "learning_rate"]:
-        if parameter in trials and trials[parameter].notna().any():
+        values = trials[parameter] if parameter in trials else pd.Series(dtype=float)
+        if pd.to_numeric(values, errors="coerce").nunique() > 1:  # searched, and a number
             owners = ", ".join(sorted(trials.loc[trials[parameter].notna(), "criterion"].unique()))
             shown[f"score_vs_{parameter}"] = (
                 f"{metric} vs {parameter} ({owners})",
                 plots.score_vs_parameter(trials, parameter, metric),
             )
-    compared = _per_class_rows(trials, best, metric)
+    compared = _per_class_rows(trials, best, metric, baseline)
     return {
         **shown,
         "score_vs_epochs": (f"{metric} vs epochs run", plots.score_vs_epochs(trials, metric)),
@@ -107,13 +109,15 @@ def figures(
     }
 
 
-def _per_class_rows(trials: pd.DataFrame, best: pd.Series, metric: str) -> dict[str, pd.Series]:
-    """The winner and the best ``ce`` trial (the baseline every loss must beat), by label; a
-    ``ce`` winner is compared with the best trial of another criterion."""
-    other = best_of(trials, BASELINE, metric)
-    if best["criterion"] == BASELINE:
-        rivals = competing(trials[trials["criterion"] != BASELINE], metric)
-        other = winner(rivals, metric) if not rivals.empty else None
+def _per_class_rows(
+    trials: pd.DataFrame, best: pd.Series, metric: str, baseline: str | None
+) -> dict[str, pd.Series]:
+    """The winner and the best trial of the baseline criterion (what every loss must beat), by
+    label; a baseline winner, or no baseline, is compared with the best other criterion."""
+    others = trials[trials["criterion"] != best["criterion"]]
+    other = best_of(others, baseline, metric) if baseline else None
+    if other is None:
+        other = winner(others, metric)
     rows = {f"winner {tables.setup_label(best)}": best}
     if other is not None:
         rows[tables.setup_label(other)] = other

@@ -71,8 +71,8 @@ def parallel_coordinates(study: optuna.Study):
 
 
 def _importances(trials: list[optuna.trial.FrozenTrial], study: optuna.Study) -> dict[str, float]:
-    if len(trials) < MIN_TRIALS:
-        return {}
+    if len(trials) < MIN_TRIALS or len({t.value for t in trials}) < 2:
+        return {}  # too few to contrast, or all tied (Optuna would split importance evenly)
     subset = optuna.create_study(direction=study.direction)
     subset.add_trials(trials)
     varied = [name for name in _sampled(trials) if len({t.params.get(name) for t in trials}) > 1]

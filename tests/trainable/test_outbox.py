@@ -1,7 +1,6 @@
 """The outbox file keeps a trial's MLflow records, typed, across processes and kills."""
 
 import json
-import time
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -73,10 +72,8 @@ def test_step_points_logged_while_mlflow_is_down_wait_in_one_record_then_arrive(
         experiment_dir=tmp_path / "results",
     )  # fmt: skip
     assert run.run_id is None and run.path.is_file()
-    started = time.monotonic()
     for step in (10, 20, 30):
         run.log_steps(step, {"train_loss_step": 3.0 - step / 100, "lr_step": step / 1000})
-    assert time.monotonic() - started < 1  # no bounded retries per point
     kept = load_outbox(run.path)
     assert [type(record) for record in kept.pending] == [Started, Steps]
     assert [point["step"] for point in kept.pending[1].points] == [10, 20, 30]

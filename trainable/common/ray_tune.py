@@ -105,12 +105,13 @@ class OnTrialEnd(tune.Callback):
         self.on_end(trial.trial_id, trial.config, trial.last_result or {}, trial.get_error())
 
 
-class SweepProgress(tune.Callback):
+class Progress(tune.Callback):
     """A line whenever a trial starts or ends: how many ended of how many planned, how many run,
     and the time since this driver started (Tune's own status table comes only every so often,
-    and a long trial in between says nothing)."""
+    and a long trial in between says nothing). ``label`` starts each line: ``sweep``, ..."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str) -> None:
+        self.label = label
         self.planned: int | None = None
         self.started = time.monotonic()
 
@@ -134,7 +135,8 @@ class SweepProgress(tune.Callback):
         active = sum(t.status == Trial.RUNNING for t in others) + running
         minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
         print(
-            f"sweep: trial {trial.trial_id} {event} | {ended} of {self.planned or len(trials)} "
+            f"{self.label}: trial {trial.trial_id} {event} | {ended} of "
+            f"{self.planned or len(trials)} "
             f"trials ended, {active} running | {minutes}m{seconds:02d}s elapsed",
             flush=True,
         )
@@ -154,7 +156,7 @@ def build_tuner(
     search_alg: Any = None,
     scheduler: Any = None,
     max_failures: int = 0,
-    callbacks: Sequence[OnTrialEnd] = (),
+    callbacks: Sequence[tune.Callback] = (),
     reuse_actors: bool = False,
 ) -> tune.Tuner:
     """A Tuner over ``trainable`` (``shared`` reaches every trial through Ray's object store).
@@ -185,7 +187,7 @@ def build_tuner(
                 checkpoint_score_order=direction(metric),
             ),
             failure_config=tune.FailureConfig(max_failures=max_failures),
-            callbacks=[*callbacks, SweepProgress()],
+            callbacks=list(callbacks),
             verbose=1,
         ),
     )
