@@ -1,6 +1,5 @@
 """The report on a real (small) sweep in a real MLflow store, its files, and its HTML in Chromium."""
 
-import os
 import re
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from tests.helpers import (
     METRIC,
     REPO,
     confirmation_runs,
+    needs_chromium,
     parent_run,
     report_command,
     trial_runs,
@@ -139,10 +139,7 @@ def test_best_config_validates_and_runs(swept):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("CI"),
-    reason="needs Debian's chromium (.ci/run installs it; in CI its absence fails this test)",
-)
+@needs_chromium
 def test_html_renders_in_headless_chromium_with_winner_and_every_plot(swept, tmp_path):
     sweep_tmp, _, overrides = swept
     out = sweep_tmp / "out-html"

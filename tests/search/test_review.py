@@ -4,7 +4,6 @@ through the dashboard's HTTP API, and its trials in the MLflow UI rendered by he
 Both read the sweep the report tests read (``swept``, one per session)."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from tests.helpers import (
     REVIEWED_EXPERIMENT,
     experiment_id,
     free_port,
+    needs_chromium,
     start_mlflow_server,
     stop_mlflow_server,
     trial_runs,
@@ -108,10 +108,7 @@ BROWSER.append("--virtual-time-budget=15000")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("CI"),
-    reason="needs Debian's chromium (.ci/run installs it; in CI its absence fails this test)",
-)
+@needs_chromium
 def test_mlflow_runs_view_shows_every_trial_by_its_descriptive_name(swept, tmp_path):
     sweep_tmp, store, _ = swept
     assert store == f"sqlite:///{sweep_tmp / 'mlflow.db'}"  # the store the server below serves
