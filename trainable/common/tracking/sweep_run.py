@@ -133,7 +133,10 @@ class SweepRun:
         self.client.log_inputs(self.run_id, datasets=datasets)
 
     def finish(
-        self, summary_markdown: str, best_scores: dict[str, float], failed: bool = False
+        self,
+        summary_markdown: str,
+        best_scores: dict[str, float] | None = None,
+        failed: bool = False,
     ) -> None:
         """The summary as a file and as the run's description (MLflow shows ``mlflow.note.content``
         on the run's page), the best trial's scores as the run's metrics, then the end."""
