@@ -25,10 +25,13 @@ from trainable.common.yaml_config import ConfigError, add_config_arguments
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from trainable.model import ModelLoadError  # torch loads only past --help
+    from trainable.records import DataError
+
     try:
         request = _request(args)
         folder = build_report(request, Path(args.out) if args.out else None)
-    except (ConfigError, TrackingError, ConfirmationError) as error:
+    except (ConfigError, DataError, ModelLoadError, TrackingError, ConfirmationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (ConfirmationInterrupted, KeyboardInterrupt):
