@@ -20,14 +20,13 @@ from search.report.build import ReportRequest, build_report
 from search.report.confirmation import ConfirmationError, ConfirmationInterrupted
 from trainable.common.tracking import TrackingError, find_sweep_run
 from trainable.common.yaml_config import ConfigError, add_config_arguments
+from trainable.hub import ModelLoadError
+from trainable.records import DataError
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from trainable.model import ModelLoadError  # torch loads only past --help
-    from trainable.records import DataError
-
     try:
         request = _request(args)
         folder = build_report(request, Path(args.out) if args.out else None)
