@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
+import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -86,9 +86,10 @@ def _intact(path: Path) -> bool:
 
 def _download(url: str, target: Path, missing: list[str]) -> None:
     """Stream ``url`` into a temporary file beside ``target``; rename it only once verified."""
-    partial = _partial_file(target)
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")  # never the file
     try:
-        with partial.open("wb") as out:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("xb") as out:  # the umask's mode, as any file the user writes
             digest = _stream(url, out, target, missing)
             out.flush()
             os.fsync(out.fileno())
@@ -102,19 +103,6 @@ def _download(url: str, target: Path, missing: list[str]) -> None:
         raise FetchError(f"{target}: cannot write ({error})") from None
     finally:
         partial.unlink(missing_ok=True)  # after a failure or an interrupt; gone once renamed
-
-
-def _partial_file(target: Path) -> Path:
-    """A new, hidden ``.<name>.<random>.part`` beside ``target``: never mistaken for the file."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
-    except OSError as error:
-        raise FetchError(f"{target.parent}: cannot write the KLUE files ({error})") from None
-    os.close(descriptor)
-    return Path(name)
 
 
 def _stream(url: str, out: BinaryIO, target: Path, missing: list[str]) -> str:

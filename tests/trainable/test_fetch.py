@@ -77,8 +77,11 @@ def test_a_good_fetch_places_the_official_files_and_names_folder_and_license(
     assert fetch_klue_re(dest) == [RELATIONS, DEV, TRAIN]
     assert server.requests == [RELATIONS, DEV, TRAIN]  # smallest first, each once
     assert _listing(dest) == sorted([RELATIONS, DEV, TRAIN])  # no temporary file left
+    umask = os.umask(0o022)
+    os.umask(umask)
     for name in (RELATIONS, DEV, TRAIN):
         assert (dest / name).read_bytes() == (klue_dir / name).read_bytes()
+        assert (dest / name).stat().st_mode & 0o777 == 0o666 & ~umask  # as any file one writes
     printed = capsys.readouterr()
     assert f"into {dest}" in printed.out and f"saved in {dest}" in printed.out
     assert f"License: {LICENSE}" in printed.out
