@@ -33,7 +33,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from trainable.common.settings import TrialSettings, download_dir
-from trainable.fetch import LICENSE, fetch_klue_re
+from trainable.fetch import LICENSE, fetch_klue_re, file_sha256
 from trainable.markers import mark_entities
 from trainable.model import build_tokenizer
 from trainable.records import DataError, Record, load_label_names, load_records
@@ -213,8 +213,7 @@ def _fingerprint(settings: TrialSettings, file_hashes: list[str]) -> str:
 
 def _file_hash(path: Path) -> str:
     try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        return file_sha256(path)
     except FileNotFoundError:
         raise DataError(
             f"{path}: file not found. Put the KLUE RE v1.1 files there (python -m trainable.data "
