@@ -6,8 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
-# The KLUE RE files live outside the repo; this default is the layout CI and dev machines share.
-KLUE_RE_DIR ?= ../shared/data/klue_re
+# The KLUE RE files live outside the repo. Where ../shared/data/klue_re exists (the layout CI and
+# dev machines share) it is the default; on a fresh clone without it KLUE_RE_DIR stays empty and
+# the data step downloads and verifies the official files into ~/.cache/klue-loss-sweep/klue_re.
+KLUE_RE_DIR ?= $(wildcard ../shared/data/klue_re)
 export KLUE_RE_DIR
 # Keep every Ray address on 127.0.0.1 for local runs and tests: without it Ray binds its GCS
 # and raylets to the machine's network address even for a local ray.init().

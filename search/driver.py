@@ -1,8 +1,9 @@
 """The sweep driver behind ``python -m search.run``.
 
-Order of events (the config is already resolved and checked by ``search.config``): refuse
-what cannot work early (storage, resume state, MLflow) → prepare the data once → start or join
-Ray and refuse what the cluster cannot run (``search.preflight``) → open the MLflow parent run
+Order of events (the config is already resolved and checked by ``search.config``, a hub model
+already probed by ``search.run``): refuse what cannot work early (storage, resume state, MLflow)
+→ prepare the data once (fetching KLUE first when no folder is named) → start or join Ray and
+refuse what the cluster cannot run (``search.preflight``) → open the MLflow parent run
 (``search.sweep_tracking``) → run the Tuner (Optuna over the define-by-run space, ASHA on
 epochs; ``search.searcher``), or restore and resume it → keep one checkpoint per trial → settle
 MLflow → summarize the best trial per criterion (printed, ``<storage>/<name>/summary.md`` and on

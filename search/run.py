@@ -2,7 +2,8 @@
 
 A thin CLI: the config is loaded and checked first (every problem, one line each, before Ray
 starts); ``--dry-run`` prints the resolved config and the search space without importing Ray;
-otherwise ``search.driver.run_sweep`` runs or resumes the sweep and the summary is printed.
+otherwise a hub model is probed (``trainable.hub``, seconds) and ``search.driver.run_sweep``
+runs or resumes the sweep and the summary is printed.
 Exit codes: 0 done, 2 bad input (config, data, model, tracking), 130 interrupted.
 """
 
@@ -34,10 +35,17 @@ def main(argv: list[str] | None = None, hooks: Sequence[TrialHook] = ()) -> int:
             print(f"#{line}")  # comments: the output stays a config that loads as it is
         return 0
 
+    from trainable.hub import ModelLoadError, check_model_source
+
+    try:  # before the heavy imports and the data: an unreachable hub costs seconds, not a minute
+        check_model_source(config.model)
+    except ModelLoadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
     from search.driver import run_sweep  # Ray, torch and transformers load only from here on
     from trainable.common.ray_tune import FitInterrupted
     from trainable.common.tracking import TrackingError
-    from trainable.model import ModelLoadError
     from trainable.records import DataError
 
     try:

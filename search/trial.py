@@ -28,9 +28,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
+    from trainable.hub import ModelLoadError, check_model_source
+
+    try:  # before the heavy imports and the data: an unreachable hub costs seconds, not a minute
+        check_model_source(settings.model)
+    except ModelLoadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
     from trainable.common import ray_tune  # Ray, torch and transformers load only from here on
     from trainable.data import prepare_data
-    from trainable.model import ModelLoadError
     from trainable.records import DataError
     from trainable.train import HEADLINE, METRIC, train_fn
 

@@ -4,6 +4,9 @@ Trials receive a ``PreparedData`` (through Ray's object store) and never tokeniz
 also cached on disk, keyed by everything that shapes it (data file hashes, marker, max_length,
 tokenizer, split settings, seed), so re-running a sweep or a single trial skips the work.
 
+The official KLUE files are fetched first when no folder is named (``trainable.fetch``);
+``python -m trainable.data fetch [--dest DIR]`` fetches them on their own.
+
 Splits: ``train`` (what the model fits), ``selection`` (what the search selects on: a stratified,
 seeded holdout of train grouped by sentence, identical for every trial; or KLUE dev when
 ``selection: dev``) and ``dev`` (KLUE dev: always evaluated and reported, never selected on under
@@ -13,11 +16,13 @@ would score the search on sentences the model trained on; the holdout keeps each
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
 import pickle
 import shutil
+import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,7 +32,8 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from trainable.common.settings import TrialSettings
+from trainable.common.settings import TrialSettings, download_dir
+from trainable.fetch import LICENSE, fetch_klue_re, file_sha256
 from trainable.markers import mark_entities
 from trainable.model import build_tokenizer
 from trainable.records import DataError, Record, load_label_names, load_records
@@ -92,6 +98,8 @@ def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> Prepared
     data = settings.data
     folder = data.resolved_dir()
     files = [folder / data.train_file, folder / data.dev_file, folder / data.relation_file]
+    if data.downloads():  # before any hashing or tokenizing: offline, this fails in seconds
+        fetch_klue_re(folder, [path.name for path in files])
     sources = {
         role: (str(path.resolve()), _file_hash(path))
         for role, path in zip(("train", "dev", "relations"), files, strict=True)
@@ -205,13 +213,12 @@ def _fingerprint(settings: TrialSettings, file_hashes: list[str]) -> str:
 
 def _file_hash(path: Path) -> str:
     try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        return file_sha256(path)
     except FileNotFoundError:
         raise DataError(
-            f"{path}: file not found. Put the KLUE RE v1.1 files there (KLUE-benchmark/KLUE, "
-            "klue_benchmark/klue-re-v1.1/: train, dev, relation_list.json) or point "
-            "KLUE_RE_DIR / data.dir at their folder"
+            f"{path}: file not found. Put the KLUE RE v1.1 files there (python -m trainable.data "
+            f"fetch --dest {path.parent}), point KLUE_RE_DIR / data.dir at their folder, or leave "
+            "both unset to have them downloaded into your cache"
         ) from None
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror})") from None
@@ -238,3 +245,36 @@ def _write_cache(folder: Path, prepared: PreparedData) -> None:
             shutil.rmtree(staging, ignore_errors=True)
     except OSError as error:
         logger.warning("prepared data not cached (%s): %s", folder, error)
+
+
+# ---------------------------------------------------------------- command line
+def main(argv: list[str] | None = None) -> int:
+    """``python -m trainable.data fetch [--dest DIR]``: the official files, where you want them.
+    Exit codes: 0 done (or already there), 2 not fetched (one line says why)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m trainable.data", description="The data step's tools."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    fetch = commands.add_parser(
+        "fetch", help="download and verify the KLUE RE v1.1 files (train, dev, relation_list)"
+    )
+    fetch.add_argument(
+        "--dest", type=Path, default=None, help=f"folder to put them in (default: {download_dir()})"
+    )
+    args = parser.parse_args(argv)
+    dest = (args.dest or download_dir()).expanduser().resolve()
+    try:
+        fetched = fetch_klue_re(dest)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not fetched:
+        print(
+            f"KLUE RE v1.1 already in {dest}, sha256 verified (license {LICENSE}); nothing "
+            "downloaded"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

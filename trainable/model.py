@@ -31,13 +31,10 @@ from transformers import (
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from trainable.common.settings import ModelSettings
+from trainable.hub import ModelLoadError, load_error
 from trainable.markers import MARKER_SYMBOLS
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-
-
-class ModelLoadError(RuntimeError):
-    """The configured encoder or tokenizer cannot be loaded (message says which and why)."""
 
 
 def build_tokenizer(
@@ -171,7 +168,4 @@ def _load(auto_class, name_or_path: str, what: str):
         return auto_class.from_pretrained(name_or_path)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        raise ModelLoadError(
-            f"model.name_or_path={name_or_path!r}: cannot load the {what} ({first_line}). "
-            "Use a reachable hub id, a local save_pretrained folder, or 'scratch' offline."
-        ) from None
+        raise load_error(name_or_path, what, first_line) from None

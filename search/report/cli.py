@@ -20,6 +20,8 @@ from search.report.build import ReportRequest, build_report
 from search.report.confirmation import ConfirmationError, ConfirmationInterrupted
 from trainable.common.tracking import TrackingError, find_sweep_run
 from trainable.common.yaml_config import ConfigError, add_config_arguments
+from trainable.hub import ModelLoadError
+from trainable.records import DataError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         request = _request(args)
         folder = build_report(request, Path(args.out) if args.out else None)
-    except (ConfigError, TrackingError, ConfirmationError) as error:
+    except (ConfigError, DataError, ModelLoadError, TrackingError, ConfirmationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (ConfirmationInterrupted, KeyboardInterrupt):

@@ -149,8 +149,10 @@ def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, p
     live in MLflow; checkpoints serve retries only and are deleted once the runs end."""
     from trainable.common import ray_tune  # Ray and torch load only when something is trained
     from trainable.data import prepare_data
+    from trainable.hub import check_model_source
 
     settings_list = [_job_settings(c, seed, sweep, plan) for c, seed in jobs]
+    check_model_source(settings_list[0].model)  # an unreachable hub fails in seconds, not later
     data = prepare_data(settings_list[0])  # one sweep, one data preparation for every run
     print(f"confirmation: training {len(jobs)} run(s) ...", flush=True)
     ray_tune.start_ray()

@@ -86,6 +86,23 @@ def test_cli_reports_a_bad_config_in_one_line_without_starting_ray():
     assert all(word in line for word in words)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"), [("", "the file is empty"), ("[ce, focal]\n", "got list")]
+)
+def test_cli_refuses_an_empty_or_non_mapping_config_naming_the_file(tmp_path, text, problem):
+    """An empty file once started the default production sweep (klue/roberta-large)."""
+    config = tmp_path / "empty.yaml"
+    config.write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "search.run", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith(f"error: {config}: ") and problem in line
+    assert not done.stdout
+
+
 def test_dry_run_prints_the_resolved_config_and_the_space(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "search.run", "--config", str(QUICKSTART), "--dry-run"],

@@ -53,6 +53,9 @@ BAD = [
     ("data:\n  dir: ${NOT_SET_ANYWHERE}\n", "data.dir: environment variable NOT_SET_ANYWHERE is not set"),
     ("train: [1, 2\n", "invalid YAML at line 2, column 1"),
     ("- a\n- b\n", "the top level must be a mapping, got list"),
+    ("just words\n", "the top level must be a mapping, got str"),
+    ("", "the file is empty: a config needs at least one section"),
+    ("# a comment, nothing else\n", "the file is empty"),
 ]  # fmt: skip
 
 
@@ -77,7 +80,7 @@ def test_missing_file_and_malformed_override(tmp_path):
     with pytest.raises(
         ConfigError, match=r"--set 'train\.learning_rate': expected key\.path=value"
     ):
-        load_config(write(tmp_path, ""), TrialSettings, ["train.learning_rate"])
+        load_config(write(tmp_path, "{}\n"), TrialSettings, ["train.learning_rate"])
 
 
 def test_with_sampled_routes_each_value_to_its_section():

@@ -13,9 +13,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from trainable.common.yaml_config import ConfigError, CwdRelative, resolve_path, validate_config
+from trainable.common.yaml_config import CwdRelative, resolve_path, validate_config
 
 KLUE_RE_DIR_ENV = "KLUE_RE_DIR"
+
+
+def user_cache_dir() -> Path:
+    """This project's folder in the user's cache: ``$XDG_CACHE_HOME`` when absolute (as the XDG
+    spec asks), else ``~/.cache``; then ``klue-loss-sweep``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "klue-loss-sweep"
+
+
+def download_dir() -> Path:
+    """Where the official KLUE RE files are fetched when no folder is named."""
+    return user_cache_dir() / "klue_re"
 
 
 class Section(BaseModel):
@@ -33,7 +46,10 @@ class ExperimentSettings(Section):
 
 class DataSettings(Section):
     dir: Path | None = Field(
-        None, description=f"folder with the KLUE RE files; empty: ${KLUE_RE_DIR_ENV} (cwd-relative)"
+        None,
+        description=f"folder with the KLUE RE files; empty: ${KLUE_RE_DIR_ENV} (cwd-relative); "
+        "neither: the official files, downloaded and verified into "
+        "~/.cache/klue-loss-sweep/klue_re",
     )
     train_file: str = Field(
         "klue-re-v1.1_train.json",
@@ -70,25 +86,24 @@ class DataSettings(Section):
     _paths = field_validator("dir", "cache_dir", mode="before")(resolve_path)
 
     def resolved_dir(self) -> Path:
-        """``dir``, else ``$KLUE_RE_DIR``; a clear error when neither is set."""
+        """``dir``, else ``$KLUE_RE_DIR``, else the download folder (see ``downloads``)."""
         if self.dir is not None:
             return self.dir
         from_env = os.environ.get(KLUE_RE_DIR_ENV)
-        if not from_env:
-            raise ConfigError(
-                "data.dir",
-                [
-                    f"no KLUE RE folder: set data.dir or {KLUE_RE_DIR_ENV} to the folder holding "
-                    f"{self.train_file}, {self.dev_file} and {self.relation_file} (KLUE-benchmark/"
-                    "KLUE, klue_benchmark/klue-re-v1.1/, CC BY-SA 4.0)"
-                ],
-            )
-        return Path(from_env).expanduser().resolve()
+        if from_env:
+            return Path(from_env).expanduser().resolve()
+        return download_dir()
+
+    def downloads(self) -> bool:
+        """Whether the data step fetches the official files (into ``resolved_dir()``): only when
+        no folder is named. A named folder is never filled behind the user's back; files missing
+        there are an error naming it."""
+        return self.dir is None and not os.environ.get(KLUE_RE_DIR_ENV)
 
     def resolved_cache_dir(self) -> Path:
         if self.cache_dir is not None:
             return self.cache_dir
-        default = Path.home() / ".cache" / "klue-loss-sweep"
+        default = user_cache_dir()
         return Path(os.environ.get("KLUE_LOSS_SWEEP_CACHE", default)).expanduser().resolve()
 
 

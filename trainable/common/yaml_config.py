@@ -114,8 +114,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(str(path), [f"invalid YAML at {where}{problem}"]) from None
-    if data is None:
-        return {}
+    if data is None:  # nothing, or comments only: never a silent default (production) run
+        raise ConfigError(str(path), ["the file is empty: a config needs at least one section"])
     if not isinstance(data, dict):
         raise ConfigError(
             str(path), [f"the top level must be a mapping, got {type(data).__name__}"]
