@@ -21,6 +21,7 @@ from pydantic import Field
 from search.config import SweepConfig
 from search.markdown import markdown_table
 from search.report.tables import comparison_lines, confirmation_table
+from trainable.common.redact import print_error
 from trainable.common.yaml_config import ConfigError, add_config_arguments, load_config
 
 CONFIG_HASH_TAG = "compare.config_hash"
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = run_comparison(load_compare_config(args.config, args.set))
     except (ConfigError, DataError, ModelLoadError, TrackingError, ConfirmationError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_error(error)
         return 2
     except (ConfirmationInterrupted, KeyboardInterrupt):
         print(

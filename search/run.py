@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from search import space as search_space
 from search.config import load_sweep_config
+from trainable.common.redact import print_error
 from trainable.common.yaml_config import ConfigError, add_config_arguments, dump_yaml
 from trainable.hooks import TrialHook
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None, hooks: Sequence[TrialHook] = ()) -> int:
     try:
         config = load_sweep_config(args.config, args.set)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_error(error)
         return 2
     if args.dry_run:
         print(dump_yaml(config), end="")
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None, hooks: Sequence[TrialHook] = ()) -> int:
     try:  # before the heavy imports and the data: an unreachable hub costs seconds, not a minute
         check_model_source(config.model)
     except ModelLoadError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_error(error)
         return 2
 
     from search.driver import run_sweep  # Ray, torch and transformers load only from here on
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None, hooks: Sequence[TrialHook] = ()) -> int:
     try:
         summary = run_sweep(config, resume=args.resume, hooks=hooks)
     except (ConfigError, DataError, ModelLoadError, TrackingError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_error(error)
         return 2
     except (FitInterrupted, KeyboardInterrupt):
         print("interrupted: finished trials are kept; continue with --resume", file=sys.stderr)

@@ -13,6 +13,7 @@ import os
 import sys
 
 from search.config import load_sweep_config
+from trainable.common.redact import print_error
 from trainable.common.yaml_config import ConfigError, add_config_arguments
 
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_sweep_config(args.config, args.set).base_settings()
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_error(error)
         return 2
 
     from trainable.hub import ModelLoadError, check_model_source
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # before the heavy imports and the data: an unreachable hub costs seconds, not a minute
         check_model_source(settings.model)
     except ModelLoadError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_error(error)
         return 2
 
     from trainable.common import ray_tune  # Ray, torch and transformers load only from here on
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
         data = prepare_data(settings)
     except (ConfigError, DataError, ModelLoadError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_error(error)
         return 2
     print("\n".join(data.notes), flush=True)
     cpus = os.cpu_count() or 1
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: the training stopped before its end", file=sys.stderr)
         return 130
     if result.error is not None:
-        print(f"error: the trial failed: {result.error}", file=sys.stderr)
+        print_error(f"the trial failed: {result.error}")
         return 1
     columns = ["epoch", *HEADLINE, *(f"dev_{name}" for name in HEADLINE)]
     frame = result.metrics_dataframe[columns]

@@ -8,14 +8,42 @@ the ``losses`` registry, so YAML, ``--help``, errors and MLflow all spell them t
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
+from trainable.common.redact import has_userinfo
 from trainable.common.yaml_config import CwdRelative, resolve_path, validate_config
 
 KLUE_RE_DIR_ENV = "KLUE_RE_DIR"
+URI_CREDENTIALS = (
+    "embeds a user name or password, which would be logged and sent wherever the URI goes; "
+    "put them in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead"
+)
+
+
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def check_folder_name(name: str) -> str:
+    """Refuse a name that would not stay one folder: names from configs and from MLflow tags
+    become folders (results, reports) and MLflow queries, so ``/``, ``..`` or quotes in one
+    would write elsewhere or change the query."""
+    if not _FOLDER_NAME.fullmatch(name):
+        raise ValueError(
+            "may hold only letters, digits, '.', '_' and '-' (not first '.'): it names folders "
+            "and MLflow runs"
+        )
+    return name
+
+
+def check_tracking_uri(uri: str) -> str:
+    """Refuse a tracking URI that carries credentials (settings and flags alike)."""
+    if has_userinfo(uri):
+        raise ValueError(URI_CREDENTIALS)
+    return uri
 
 
 def user_cache_dir() -> Path:
@@ -38,10 +66,15 @@ class Section(BaseModel):
 
 
 class ExperimentSettings(Section):
-    name: str = Field("klue-re-loss-sweep", description="run/sweep name: MLflow and result folders")
+    name: str = Field(
+        "klue-re-loss-sweep",
+        description="run/sweep name: MLflow and result folders ([A-Za-z0-9._-], not first '.')",
+    )
     seed: int = Field(
         42, description="seeds Python, NumPy, torch, the holdout split and the Trainer"
     )
+
+    _safe_name = field_validator("name")(check_folder_name)
 
 
 class DataSettings(Section):
@@ -239,7 +272,10 @@ class TrackingSettings(Section):
     @classmethod
     def _absolute_sqlite_path(cls, uri: str | None) -> str | None:
         """``sqlite:///mlflow.db`` means the working directory the command was started in, as
-        for the ``mlflow`` CLI; trials run elsewhere (Tune changes their cwd), so pin it now."""
+        for the ``mlflow`` CLI; trials run elsewhere (Tune changes their cwd), so pin it now.
+        A URI with credentials is refused (``check_tracking_uri``)."""
+        if uri:
+            check_tracking_uri(uri)
         prefix = "sqlite:///"
         if uri and uri.startswith(prefix) and not uri.startswith(prefix + "/"):
             return prefix + str(Path(uri.removeprefix(prefix)).resolve())

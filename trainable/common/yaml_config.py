@@ -4,7 +4,9 @@ Read by every entry point (``search.run``, ``search.trial``, ``search.report``,
 ``search.compare``) through ``search.config``, and by the report for a trial's saved settings.
 Imports neither torch nor ray, so a bad config fails in about a second.
 
-- ``${VAR}`` and ``${VAR:-default}`` in string values expand from the environment.
+- ``${VAR}`` and ``${VAR:-default}`` in string values expand from the environment, except
+  variables whose names look secret (``*TOKEN*``, ``*PASSWORD*``, ``*SECRET*``, ``*KEY*``): a
+  config's values are logged and shared, so a credential must never become one.
 - ``--set a.b=value`` overrides parse ``value`` as a YAML scalar (``1e-5``, ``null``, ``[1, 2]``).
 - Relative paths written in the file resolve against the file's folder; paths from an environment
   variable or a ``--set`` resolve against the working directory, as in a shell.
@@ -24,6 +26,8 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 import pydantic
 import yaml
 from pydantic import BaseModel, ValidationInfo
+
+from trainable.common.redact import looks_secret, redact
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -133,6 +137,12 @@ def _expand_env(value: Any, environ: Mapping[str, str], where: tuple, problems: 
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
+        if looks_secret(name):
+            problems.append(
+                f"{_dotted(where)}: ${{{name}}} names a secret; configs are logged and shared, so "
+                "they may not read credentials (MLflow and Ray read theirs from the environment)"
+            )
+            return ""
         if name in environ:
             return environ[name]
         if default is not None:
@@ -176,7 +186,7 @@ def _describe(error: pydantic.ValidationError, schema: type[BaseModel]) -> list[
         message = item["msg"].removeprefix("Value error, ")
         shown = item.get("input")
         got = "" if isinstance(shown, dict) or item["type"] == "missing" else f" (got {shown!r})"
-        lines.append(f"{_dotted(loc) or '(top level)'}: {message}{got}")
+        lines.append(redact(f"{_dotted(loc) or '(top level)'}: {message}{got}"))
     return lines
 
 

@@ -1,4 +1,5 @@
-"""What every MLflow caller here shares: tag names, the reachability probe, bounded retries."""
+"""What every MLflow caller here shares: the client (which redacts what it writes), tag names,
+the reachability probe, bounded retries."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from mlflow.entities import Param, RunTag
 from mlflow.exceptions import RestException
 from mlflow.tracking import MlflowClient
+
+from trainable.common.redact import redact
 
 TRIAL_ID_TAG = "ray.trial_id"
 NODE_TAG = "ray.node_id"
@@ -25,6 +29,41 @@ SEED_TAG = "seed"
 CONFIRMS_TAG = "confirmation.of"  # the run id of the sweep trial it re-trains
 
 
+class RedactingClient(MlflowClient):
+    """``MlflowClient`` whose text writes (params, tags, notes, run names, text artifacts) pass
+    through ``redact``: every MLflow user may read them, so no credential may reach them."""
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        super().log_text(run_id, redact(text), artifact_file)
+
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
+        return super().set_tag(run_id, key, redact(str(value)), synchronous=synchronous)
+
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
+        return super().log_param(run_id, key, redact(str(value)), synchronous=synchronous)
+
+    def log_batch(
+        self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = (),
+        synchronous: bool | None = None,
+    ) -> Any:  # fmt: skip
+        params = [Param(p.key, redact(str(p.value))) for p in params]
+        tags = [RunTag(t.key, redact(str(t.value))) for t in tags]
+        return super().log_batch(run_id, metrics, params, tags, synchronous=synchronous)
+
+    def create_run(
+        self, experiment_id: str, start_time: int | None = None,
+        tags: dict[str, Any] | None = None, run_name: str | None = None,
+    ) -> Any:  # fmt: skip
+        tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
+        name = redact(run_name) if run_name else run_name
+        return super().create_run(experiment_id, start_time, tags, name)
+
+
+def tracking_client(uri: str) -> MlflowClient:
+    """The one way this project talks to MLflow."""
+    return RedactingClient(tracking_uri=uri)
+
+
 class TrackingError(RuntimeError):
     """The MLflow tracking server cannot be used (message names the URI and the cause)."""
 
@@ -34,7 +73,7 @@ def probe_server(uri: str) -> None:
     MLflow's HTTP client otherwise retries with backoff for minutes)."""
     try:
         with bounded_requests(max_retries=0, timeout_s=10):
-            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+            tracking_client(uri).search_experiments(max_results=1)
     except Exception as error:
         raise unusable(uri, error) from None
 
@@ -42,7 +81,10 @@ def probe_server(uri: str) -> None:
 def unusable(uri: str, error: Exception) -> TrackingError:
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return TrackingError(
-        f"tracking.uri={uri!r}: MLflow is not usable ({type(error).__name__}: {first_line[:300]})"
+        redact(
+            f"tracking.uri={uri!r}: MLflow is not usable "
+            f"({type(error).__name__}: {first_line[:300]})"
+        )
     )
 
 

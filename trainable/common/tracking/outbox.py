@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from trainable.common.redact import redact_tree
 from trainable.common.tracking.lifecycle import RunEnd
 
 MAX_BATCH_METRICS = 1000  # what one MLflow log_batch call takes
@@ -88,6 +89,7 @@ class OutboxState:
 
 
 def save_outbox(path: Path, state: OutboxState) -> None:
+    """Write the outbox atomically, redacted: it lies on storage every node (and user) shares."""
     document = {
         "spec": asdict(state.spec),
         "run_id": state.run_id,
@@ -97,7 +99,7 @@ def save_outbox(path: Path, state: OutboxState) -> None:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(document), encoding="utf-8")
+    partial.write_text(json.dumps(redact_tree(document)), encoding="utf-8")
     os.replace(partial, path)
 
 

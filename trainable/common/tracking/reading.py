@@ -11,6 +11,7 @@ from trainable.common.tracking.client import (
     TrackingError,
     child_runs,
     is_confirmation,
+    tracking_client,
 )
 
 SYSTEM_METRIC_PREFIX = "system/"  # MLflow's system metrics monitor names its metrics so
@@ -47,7 +48,7 @@ def find_sweep_run(
     """The parent run id of a sweep: given, or the newest parent run (named ``sweep_name``)."""
     if parent_run_id:
         return parent_run_id
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking_client(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise TrackingError(f"no MLflow experiment {experiment!r} at {uri}")
@@ -61,7 +62,7 @@ def find_sweep_run(
 
 def newest_run_tagged(uri: str, experiment: str, tag: str, value: str) -> str | None:
     """The id of the newest run of ``experiment`` whose ``tag`` is ``value``, if any."""
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking_client(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
@@ -77,7 +78,7 @@ def _newest_run(client: MlflowClient, experiment_id: str, query: str) -> str | N
 
 def read_sweep(uri: str, parent_run_id: str) -> SweepRecord:
     """The parent run and every trial run under it, with per-epoch metric histories."""
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking_client(uri)
     try:
         parent = client.get_run(parent_run_id)
     except Exception:
@@ -96,7 +97,7 @@ def read_sweep(uri: str, parent_run_id: str) -> SweepRecord:
 
 def read_confirmations(uri: str, parent_run_id: str) -> list[TrialRecord]:
     """Only the confirmation runs of a sweep: what the report re-reads after training them."""
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking_client(uri)
     experiment = client.get_run(parent_run_id).info.experiment_id
     return [
         _record(client, run)
@@ -127,14 +128,14 @@ def _record(client: MlflowClient, run) -> TrialRecord:
 def delete_runs(uri: str, run_ids: list[str]) -> None:
     """Soft-delete runs (MLflow keeps them restorable), e.g. interrupted confirmation runs that
     are about to be re-run."""
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking_client(uri)
     for run_id in run_ids:
         client.delete_run(run_id)
 
 
 def download_artifact(uri: str, run_id: str, path: str, into: str) -> str:
-    return MlflowClient(tracking_uri=uri).download_artifacts(run_id, path, into)
+    return tracking_client(uri).download_artifacts(run_id, path, into)
 
 
 def log_folder(uri: str, run_id: str, folder: str, artifact_path: str) -> None:
-    MlflowClient(tracking_uri=uri).log_artifacts(run_id, folder, artifact_path)
+    tracking_client(uri).log_artifacts(run_id, folder, artifact_path)

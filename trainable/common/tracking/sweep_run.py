@@ -11,6 +11,7 @@ from typing import Any
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 from mlflow.tracking import MlflowClient
 
+from trainable.common.redact import redact
 from trainable.common.settings import TrackingSettings
 from trainable.common.tracking.client import (
     SWEEP_TAG,
@@ -19,6 +20,7 @@ from trainable.common.tracking.client import (
     experiment_id,
     is_confirmation,
     probe_server,
+    tracking_client,
     unusable,
 )
 from trainable.common.tracking.lifecycle import (
@@ -55,7 +57,7 @@ class SweepRun:
         """Create the parent run (with ``describe``'s params and files), or reopen ``run_id``
         when a sweep resumes; ``tags`` are set either way."""
         probe_server(settings.uri)
-        client = MlflowClient(tracking_uri=settings.uri)
+        client = tracking_client(settings.uri)
         try:
             experiment = experiment_id(client, settings.experiment, settings.parent_run_id)
             if run_id is None:
@@ -160,7 +162,10 @@ class SweepDescription:
     texts: dict[str, str] = field(default_factory=dict)  # artifact path -> content
 
     def log(self, client: MlflowClient, run_id: str) -> None:
-        params = [Param(key, value[:MAX_PARAM_LENGTH]) for key, value in self.params.items()]
+        # Redacted before the cut, so a secret across the limit is not left half visible.
+        params = [
+            Param(key, redact(value)[:MAX_PARAM_LENGTH]) for key, value in self.params.items()
+        ]
         for start in range(0, len(params), PARAMS_PER_BATCH):
             client.log_batch(run_id, params=params[start : start + PARAMS_PER_BATCH])
         for path, text in self.texts.items():

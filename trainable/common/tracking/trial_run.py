@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param
-from mlflow.tracking import MlflowClient
 
 from trainable.common.settings import TrackingSettings
 from trainable.common.tracking.client import (
@@ -29,6 +28,7 @@ from trainable.common.tracking.client import (
     bounded_requests,
     experiment_id,
     is_outage,
+    tracking_client,
 )
 from trainable.common.tracking.lifecycle import RunEnd, end_run, mark_running
 from trainable.common.tracking.outbox import (
@@ -74,7 +74,7 @@ class TrialRun(NullTrialRun):
     def __init__(self, path: Path, state: OutboxState) -> None:
         self.path = path
         self.state = state
-        self.client = MlflowClient(tracking_uri=state.spec.uri)
+        self.client = tracking_client(state.spec.uri)
 
     @property
     def run_id(self) -> str | None:

@@ -1,0 +1,129 @@
+"""No credential leaves its place: a secret planted in the environment never reaches what we
+write (configs, MLflow params/tags/notes/artifacts, outbox files, error lines)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import REPO, free_port
+from trainable.common.redact import redact
+from trainable.common.settings import TrackingSettings, TrialSettings
+from trainable.common.tracking import RunEnd, SweepDescription, SweepRun, open_trial_run
+from trainable.common.yaml_config import ConfigError, load_config, validate_config
+
+SECRET = "s3cr3t-planted-7f1d9c2ab4e8"
+
+
+@pytest.fixture
+def planted(monkeypatch) -> str:
+    """A credential in the environment, as MLflow's or Ray's would be."""
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", SECRET)
+    return SECRET
+
+
+def test_secret_values_and_url_credentials_are_masked(planted):
+    text = f"password {planted} at http://bob:{planted}x@host:5000/api and https://tok@h"
+    masked = redact(text)
+    assert planted not in masked and "bob" not in masked and "tok@" not in masked
+    assert masked == "password *** at http://***@host:5000/api and https://***@h"
+
+
+def test_short_and_non_secret_values_are_left_alone(monkeypatch):
+    monkeypatch.setenv("API_KEY", "1234")  # too short to be a secret; masking would garble text
+    monkeypatch.setenv("KLUE_RE_DIR", "/data/klue_re_folder")  # not a secret-looking name
+    assert redact("lr 1234 from /data/klue_re_folder") == "lr 1234 from /data/klue_re_folder"
+
+
+@pytest.mark.parametrize(
+    "name", ["MLFLOW_TRACKING_PASSWORD", "RAY_AUTH_TOKEN", "AWS_SECRET", "KEY"]
+)
+def test_a_config_cannot_read_a_secret_looking_variable(tmp_path, monkeypatch, name):
+    monkeypatch.setenv(name, SECRET)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"experiment:\n  name: run-${{{name}}}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(config, TrialSettings)
+    message = str(error.value)
+    assert f"experiment.name: ${{{name}}} names a secret" in message
+    assert SECRET not in message
+
+
+def test_other_variables_still_expand(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWEEP_NAME", "nightly")
+    config = tmp_path / "c.yaml"
+    config.write_text("experiment:\n  name: run-${SWEEP_NAME}\n")
+    assert load_config(config, TrialSettings).experiment.name == "run-nightly"
+
+
+def test_a_tracking_uri_with_credentials_is_refused_without_echoing_them():
+    with pytest.raises(ConfigError) as error:
+        validate_config(
+            {"tracking": {"uri": f"http://bob:{SECRET}@127.0.0.1:5000"}}, TrialSettings, source="c"
+        )
+    message = str(error.value)
+    assert "tracking.uri: embeds a user name or password" in message
+    assert "MLFLOW_TRACKING_USERNAME" in message
+    assert SECRET not in message and "bob" not in message
+
+
+def test_the_command_line_error_names_the_problem_not_the_secret(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"tracking:\n  uri: http://bob:{SECRET}@127.0.0.1:5000\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "search.run", "--config", str(config), "--dry-run"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "tracking.uri: embeds a user name or password" in done.stderr
+    assert SECRET not in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+def test_what_a_trial_logs_to_mlflow_is_redacted(tmp_path, planted):
+    """The settings artifact, params, tags and the error of a failed trial, each carrying the
+    planted secret, reach a real MLflow store masked."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run = open_trial_run(
+        TrackingSettings(uri=uri, experiment="leak"), "t1", f"ce-{planted}",
+        {"note": f"from {planted}"}, {"who": f"by {planted}"}, experiment_dir=tmp_path / "res",
+    )  # fmt: skip
+    run.log_text(f"tracking:\n  password: {planted}\n", "trial_settings.yaml")
+    run.finish(RunEnd.failed(f"RuntimeError: login {planted} refused"))
+    client = MlflowClient(uri)
+    logged = client.get_run(run.run_id)
+    everything = json.dumps(
+        [logged.data.params, logged.data.tags, logged.info.run_name], ensure_ascii=False
+    )
+    settings = client.download_artifacts(run.run_id, "trial_settings.yaml", str(tmp_path))
+    everything += Path(settings).read_text(encoding="utf-8")
+    assert planted not in everything
+    assert logged.data.params["note"] == "from ***"
+    assert logged.data.tags["error"] == "RuntimeError: login *** refused"
+    assert "password: ***" in everything
+
+
+def test_the_outbox_on_shared_storage_is_redacted(tmp_path, planted):
+    """No server answers: the records wait in the outbox file, which holds no secret."""
+    run = open_trial_run(
+        TrackingSettings(uri=f"http://127.0.0.1:{free_port()}", experiment="leak"), "t1", "ce-t1",
+        {"note": planted}, {"who": planted}, experiment_dir=tmp_path / "res",
+    )  # fmt: skip
+    run.log_text(f"password: {planted}\n", "trial_settings.yaml")
+    run.finish(RunEnd.failed(f"boom {planted}"))
+    kept = run.path.read_text(encoding="utf-8")
+    assert run.run_id is None and "trial_settings.yaml" in kept
+    assert planted not in kept
+
+
+def test_the_sweep_run_params_and_note_are_redacted(tmp_path, planted):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    describe = SweepDescription({"data.dir": f"/mnt/{planted}"}, {"search.yaml": planted})
+    sweep = SweepRun.open(TrackingSettings(uri=uri, experiment="leak"), "s", {}, None, describe)
+    sweep.finish(f"# Summary\nfailed: login {planted} refused\n")
+    logged = MlflowClient(uri).get_run(sweep.run_id)
+    assert logged.data.params["data.dir"] == "/mnt/***"
+    assert planted not in logged.data.tags["mlflow.note.content"]
+    assert "login *** refused" in logged.data.tags["mlflow.note.content"]

@@ -1,0 +1,70 @@
+"""Credentials never leave their place: what we log, store or print is redacted first.
+
+Secrets reach a trial only through the environment (``MLFLOW_TRACKING_PASSWORD``,
+``RAY_AUTH_TOKEN``, ...). Anything we write where others can read it (MLflow params, tags, notes
+and text artifacts, outbox files on shared storage, error lines) passes through ``redact``, which
+masks the values of secret-looking environment variables and the ``user:password@`` part of URLs.
+Configs may not read secret-looking variables at all (``trainable.common.yaml_config``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+MASK = "***"
+# Names of environment variables that hold credentials: configs may not expand them, and their
+# values are masked wherever they would be written.
+_SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|KEY|CREDENTIAL", re.IGNORECASE)
+# Shorter values are not masked: replacing every "1234" in a log would garble it, and a secret
+# that short is no secret.
+MIN_MASKED_LENGTH = 8
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
+
+
+def looks_secret(name: str) -> bool:
+    """Whether an environment variable's name says it holds a credential."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def has_userinfo(uri: str) -> bool:
+    """Whether a URL embeds ``user@`` or ``user:password@`` (MLflow would send it to the host)."""
+    return bool(_URL_USERINFO.search(uri))
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values to mask: those of secret-looking variables, longest first (so a secret that
+    contains another is masked whole)."""
+    environ = os.environ if environ is None else environ
+    values = {
+        value
+        for name, value in environ.items()
+        if looks_secret(name) and len(value) >= MIN_MASKED_LENGTH
+    }
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with secret values and URL credentials replaced by ``***``."""
+    for value in secret_values(environ):
+        text = text.replace(value, MASK)
+    return _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text)
+
+
+def redact_tree(value: Any) -> Any:
+    """``redact`` applied to every string in nested dicts, lists and tuples (JSON documents)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {key: redact_tree(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tree(item) for item in value]
+    return value
+
+
+def print_error(error: BaseException | str) -> None:
+    """The one-line ``error: ...`` every command prints before exiting non-zero, redacted."""
+    print(f"error: {redact(str(error))}", file=sys.stderr)
