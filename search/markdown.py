@@ -5,24 +5,40 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Any
 
 import pandas as pd
 
+# "<" that opens an HTML tag, comment or declaration in Markdown ("p < 0.05" stays as written).
+_HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
+
 
 def to_markdown(frame: pd.DataFrame, title: str, notes: list[str] = ()) -> str:
-    lines = [f"# {title}", ""]
+    lines = [f"# {plain(title)}", ""]
     lines.append(markdown_table(frame) if not frame.empty else "No trial reported a score.")
-    lines += ["", *notes]
+    lines += ["", *map(plain, notes)]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
     columns = list(frame.columns)
-    lines = ["| " + " | ".join(map(str, columns)) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(short(row[c]) for c in columns) + " |")
+        lines.append("| " + " | ".join(cell(row[c]) for c in columns) + " |")
     return "\n".join(lines)
+
+
+def plain(text: Any) -> str:
+    """``text`` as Markdown shows it, never as HTML: run names, errors and tags come from MLflow,
+    which anyone with EDIT on the experiment can write, and Markdown renders raw HTML."""
+    return _HTML_START.sub("&lt;", str(text))
+
+
+def cell(value: Any) -> str:
+    """A table cell: ``short``'s text, ``plain``, on one line, its pipes escaped."""
+    text = plain(short(value)).replace("\r", " ").replace("\n", " ")
+    return text.replace("|", "\\|")
 
 
 def missing(value: Any) -> bool:

@@ -21,9 +21,10 @@ from search.config import ReportSettings, SearchSettings
 from search.report import content as report_content
 from search.report import importance, tables
 from search.report.confirmation import Candidate, Confirmation, Plan, candidate_trials, confirm
+from search.report.recorded import recorded_settings, retrain_settings
 from search.report.render import write_html, write_markdown
 from search.space import SpaceParam
-from trainable.common.settings import TrialSettings
+from trainable.common.settings import TrialSettings, check_folder_name
 from trainable.common.tracking import (
     METRIC_TAG,
     SEARCH_ARTIFACT,
@@ -51,6 +52,7 @@ class ReportRequest:
     resources: dict | None = None
     storage_path: Path = Path("ray_results")
     max_concurrent: int = 1
+    settings: TrialSettings | None = None  # the report's config; None: flags only
 
 
 def build_report(request: ReportRequest, out: Path | None) -> Path:
@@ -61,12 +63,14 @@ def build_report(request: ReportRequest, out: Path | None) -> Path:
     metric = request.metric
     trials = tables.trial_frame(sweep, metric, request.scope)
     _require_scores(sweep, trials, metric)
-    folder = out or Path("reports") / sweep.name
+    folder = out or _default_folder(sweep.name)
     folder.mkdir(parents=True, exist_ok=True)
     confirmation = _confirm(sweep, trials, request) if request.confirm_top_k else None
     if confirmation is not None:
         best = best_of(trials, confirmation.ranking.leader, metric)
-        confirmation.scores.to_csv(folder / "confirmation.csv", index=False)
+        tables.spreadsheet_safe(confirmation.scores).to_csv(
+            folder / "confirmation.csv", index=False
+        )
     else:
         best = winner(trials, metric)
     planned = trials["num_train_epochs"].dropna()
@@ -78,9 +82,9 @@ def build_report(request: ReportRequest, out: Path | None) -> Path:
     )  # fmt: skip
     if confirmation is not None:
         report_content.add_confirmation(content, confirmation, trials, metric, request.baseline)
-    best_settings = trial_settings(request.tracking_uri, best["run_id"])
+    best_settings = _retrain_settings(request, best["run_id"])
     (folder / "best_config.yaml").write_text(_best_config(best_settings, sweep.name), "utf-8")
-    trials.to_csv(folder / "trials.csv", index=False)
+    tables.spreadsheet_safe(trials).to_csv(folder / "trials.csv", index=False)
     write_markdown(content, folder)
     write_html(content, folder)
     log_folder(request.tracking_uri, request.parent_run_id, str(folder), "report")
@@ -92,7 +96,7 @@ def _confirm(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest) -
     candidates = [
         Candidate(
             row["criterion"], tables.setup_label(row), row["run_id"],
-            trial_settings(request.tracking_uri, row["run_id"]),
+            _retrain_settings(request, row["run_id"]),
         )
         for row in rows
     ]  # fmt: skip
@@ -116,12 +120,23 @@ def searched_space(uri: str, sweep: SweepRecord) -> dict[str, SpaceParam]:
     return validate_config(data, SearchSettings, source=source).space
 
 
-def trial_settings(uri: str, run_id: str) -> TrialSettings:
-    """The exact settings a trial ran with, from its run's ``trial_settings.yaml``."""
-    with tempfile.TemporaryDirectory() as scratch:
-        path = download_artifact(uri, run_id, "trial_settings.yaml", scratch)
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    return validate_config(data, TrialSettings, source=f"MLflow run {run_id} trial_settings.yaml")
+def _retrain_settings(request: ReportRequest, run_id: str) -> TrialSettings:
+    recorded = recorded_settings(request.tracking_uri, run_id)
+    settings = retrain_settings(recorded, request.settings)
+    if request.settings is None:  # flags only: track where the report was pointed
+        tracking = settings.tracking.model_copy(update={"uri": request.tracking_uri})
+        settings = settings.model_copy(update={"tracking": tracking})
+    return settings
+
+
+def _default_folder(sweep_name: str) -> Path:
+    """``reports/<sweep name>``: the name comes from an MLflow tag anyone with EDIT can set, so
+    it must be one plain folder name, inside ``reports``."""
+    try:
+        check_folder_name(sweep_name)
+    except ValueError as error:
+        raise TrackingError(f"the sweep's name tag {sweep_name!r} {error}; use --out") from None
+    return Path("reports") / sweep_name
 
 
 def _best_config(settings: TrialSettings, sweep_name: str) -> str:

@@ -18,6 +18,8 @@ from pathlib import Path
 from search.config import load_sweep_config
 from search.report.build import ReportRequest, build_report
 from search.report.confirmation import ConfirmationError, ConfirmationInterrupted
+from trainable.common.redact import print_error
+from trainable.common.settings import check_tracking_uri
 from trainable.common.tracking import TrackingError, find_sweep_run
 from trainable.common.yaml_config import ConfigError, add_config_arguments
 from trainable.hub import ModelLoadError
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         request = _request(args)
         folder = build_report(request, Path(args.out) if args.out else None)
     except (ConfigError, DataError, ModelLoadError, TrackingError, ConfirmationError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_error(error)
         return 2
     except (ConfirmationInterrupted, KeyboardInterrupt):
         print(
@@ -62,11 +64,16 @@ def _request(args: argparse.Namespace) -> ReportRequest:
             seeds=args.seeds or report.seeds, baseline=report.baseline,
             resources={"cpu": config.resources.cpu, "gpu": config.resources.gpu},
             storage_path=config.storage.path, max_concurrent=config.search.max_concurrent,
+            settings=config.trial_settings(),
         )  # fmt: skip
     if not args.tracking_uri or not (args.experiment or args.run_id):
         raise ConfigError(
             "search.report", ["give --config, or --tracking-uri with --experiment or --run-id"]
         )
+    try:
+        check_tracking_uri(args.tracking_uri)
+    except ValueError as error:
+        raise ConfigError("search.report", [f"--tracking-uri: {error}"]) from None
     return ReportRequest(
         tracking_uri=args.tracking_uri,
         parent_run_id=find_sweep_run(args.tracking_uri, args.experiment or "", None, args.run_id),

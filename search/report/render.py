@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from search.markdown import markdown_table, short
+from search.markdown import markdown_table, plain, short
 
 NO_IMPORTANCE = "Too few scored trials to say which parameters mattered."
 
@@ -33,13 +33,13 @@ class ReportContent:
 
 def write_markdown(content: ReportContent, folder: Path) -> Path:
     (folder / "plots").mkdir(parents=True, exist_ok=True)
-    lines = [f"# {content.title}", "", f"**{content.winner_line}**", ""]
-    lines += [f"- {key}: {short(value)}" for key, value in content.winner_details.items()]
+    lines = [f"# {plain(content.title)}", "", f"**{plain(content.winner_line)}**", ""]
+    lines += [f"- {key}: {plain(short(value))}" for key, value in content.winner_details.items()]
     lines += ["", "## Criteria", "", markdown_table(content.criteria), ""]
     lines += ["## What mattered: parameter importance", "", _importance_md(content.importance), ""]
     if content.confirmation is not None:
         lines += ["## Confirmation over seeds", "", markdown_table(content.confirmation), ""]
-        lines += [f"- {verdict}" for verdict in content.verdicts] + [""]
+        lines += [f"- {plain(verdict)}" for verdict in content.verdicts] + [""]
     lines += ["## Figures", ""]
     for stem, (caption, png) in content.figures.items():
         (folder / "plots" / f"{stem}.png").write_bytes(png)
@@ -48,7 +48,7 @@ def write_markdown(content: ReportContent, folder: Path) -> Path:
     lines += [
         f"- {key.replace('_', ' ')}: {short(value)}" for key, value in content.compute.items()
     ]
-    lines += ["", "## Trials", "", markdown_table(content.trials), "", *content.notes]
+    lines += ["", "## Trials", "", markdown_table(content.trials), "", *map(plain, content.notes)]
     path = folder / "report.md"
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return path

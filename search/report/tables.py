@@ -221,3 +221,22 @@ def comparison_lines(ranking: Ranking, labels: dict[str, str], metric: str) -> l
         + ("significant" if c.significant else "not significant")
         for c in ranking.comparisons
     ]
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); tab and
+# carriage return start one too in some.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` for a CSV file: text cells that a spreadsheet would run as a formula get a
+    leading ``'`` (shown as text). Numbers, negative ones too, are left as they are."""
+
+    def quoted(value: Any) -> Any:
+        return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+    text_columns = frame.select_dtypes(include=["object", "string"]).columns
+    safe = frame.copy()
+    for column in text_columns:
+        safe[column] = safe[column].map(quoted)
+    return safe
