@@ -1,8 +1,9 @@
 """Prepare KLUE RE once per sweep: load → subsample → split → tokenizer → tokenized splits.
 
 Trials receive a ``PreparedData`` (through Ray's object store) and never tokenize. The result is
-also cached on disk, keyed by everything that shapes it (data file hashes, marker, max_length,
-tokenizer, split settings, seed), so re-running a sweep or a single trial skips the work.
+also cached on disk (``trainable.data_cache``), keyed by everything that shapes it (data file
+hashes, marker, max_length, tokenizer, split settings, seed), so re-running a sweep or a single
+trial skips the work.
 
 The official KLUE files are fetched first when no folder is named (``trainable.fetch``);
 ``python -m trainable.data fetch [--dest DIR]`` fetches them on their own.
@@ -20,10 +21,7 @@ import argparse
 import hashlib
 import json
 import logging
-import pickle
-import shutil
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from trainable.common.settings import TrialSettings, download_dir
+from trainable.data_cache import CACHE_FORMAT, read_cache, write_cache
 from trainable.fetch import LICENSE, fetch_klue_re, file_sha256
 from trainable.markers import mark_entities
 from trainable.model import build_tokenizer
@@ -44,7 +43,6 @@ from trainable.splits import (
 )
 
 logger = logging.getLogger(__name__)
-CACHE_FORMAT = 4  # bump when PreparedData's layout or the scratch tokenizer changes
 
 
 def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> PreparedData:
@@ -60,14 +58,14 @@ def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> Prepared
     }
     fingerprint = _fingerprint(settings, [digest for _, digest in sources.values()])
     cache = data.resolved_cache_dir() / fingerprint
-    if use_cache and (cached := _read_cache(cache)) is not None:
+    if use_cache and (cached := read_cache(cache)) is not None:
         logger.info("prepared data: cache hit %s", cache)
         cached.source_files = sources  # same content, maybe another folder: report this one
         return cached
     prepared = _prepare(settings, *files, fingerprint=fingerprint)
     prepared.source_files = sources
     if use_cache:
-        _write_cache(cache, prepared)
+        write_cache(cache, prepared)
     return prepared
 
 
@@ -147,7 +145,7 @@ def _tokenize(
     return RelationDataset(guids, input_ids, subject_pos, object_pos, labels), truncated
 
 
-# ---------------------------------------------------------------- disk cache
+# ---------------------------------------------------------------- cache key
 def _fingerprint(settings: TrialSettings, file_hashes: list[str]) -> str:
     data = settings.data
     key = {
@@ -176,29 +174,6 @@ def _file_hash(path: Path) -> str:
         ) from None
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror})") from None
-
-
-def _read_cache(folder: Path) -> PreparedData | None:
-    try:
-        with (folder / "prepared.pkl").open("rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-        return None
-
-
-def _write_cache(folder: Path, prepared: PreparedData) -> None:
-    """Write atomically (temp folder, then rename) so concurrent writers never see half a cache."""
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
-        with (staging / "prepared.pkl").open("wb") as handle:
-            pickle.dump(prepared, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            staging.rename(folder)
-        except OSError:  # another process finished first: theirs is identical
-            shutil.rmtree(staging, ignore_errors=True)
-    except OSError as error:
-        logger.warning("prepared data not cached (%s): %s", folder, error)
 
 
 # ---------------------------------------------------------------- command line
