@@ -6,6 +6,7 @@ would (a pickle, a pickled array, tokenizer remote code) under the right key, on
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import pickle
@@ -17,7 +18,7 @@ import pytest
 import torch
 from transformers import BertTokenizer, DataCollatorWithPadding
 
-from tests.helpers import TRAIN, write_klue_slice
+from tests.helpers import REPO, TRAIN, write_klue_slice
 from trainable.common.settings import TrialSettings
 from trainable.data import PreparedData, prepare_data
 from trainable.data_cache import ARRAYS, META, TOKENIZER
@@ -227,3 +228,65 @@ def _rewrite_meta(folder: Path, key: str, value) -> None:
     meta = json.loads((folder / META).read_text(encoding="utf-8"))
     meta[key] = value
     (folder / META).write_text(json.dumps(meta), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- no code-running loaders
+UNSAFE_MODULES = {"pickle", "_pickle", "cPickle", "dill", "cloudpickle", "shelve", "joblib"}
+# Reads Ray's own experiment state (search_gen_state-*.json, a cloudpickle) to raise its trial
+# count on --resume; Tuner.restore unpickles that same folder anyway.
+ALLOWED = {("trainable/common/ray_tune.py", "from ray import cloudpickle")}
+
+
+def _unsafe_loads(source: str) -> list[str]:
+    """Imports of pickle-like modules, ``torch.load`` without ``weights_only=True`` and
+    ``np.load(..., allow_pickle=True)`` in ``source``, each as a short description."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if _unsafe(a.name)]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            names = [a.name for a in node.names if _unsafe(f"{module}.{a.name}")]
+            found += [f"from {module} import {n}" for n in names]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            found += _unsafe_call(node)
+    return found
+
+
+def _unsafe(dotted: str) -> bool:
+    return bool(UNSAFE_MODULES & set(dotted.split(".")))
+
+
+def _unsafe_call(call: ast.Call) -> list[str]:
+    name = call.func.attr
+    flags = {k.arg: k.value for k in call.keywords}
+    trusted = isinstance(flags.get("weights_only"), ast.Constant) and flags["weights_only"].value
+    if name == "load" and ast.unparse(call.func.value) == "torch" and trusted is not True:
+        return ["torch.load without weights_only=True"]
+    pickles = flags.get("allow_pickle")
+    if name == "load" and isinstance(pickles, ast.Constant) and pickles.value is not False:
+        return ["np.load(allow_pickle=True)"]
+    return ["read_pickle"] if name == "read_pickle" else []
+
+
+def test_the_scan_finds_what_it_looks_for():
+    source = (
+        "import pickle\nimport dill as d\nfrom ray import cloudpickle\nfrom joblib import load\n"
+        "torch.load(f)\ntorch.load(f, weights_only=False)\ntorch.load(f, weights_only=True)\n"
+        "np.load(f, allow_pickle=True)\nnp.load(f, allow_pickle=False)\npd.read_pickle(f)\n"
+    )
+    assert _unsafe_loads(source) == [
+        "import pickle", "import dill", "from ray import cloudpickle", "from joblib import load",
+        "torch.load without weights_only=True", "torch.load without weights_only=True",
+        "np.load(allow_pickle=True)", "read_pickle",
+    ]  # fmt: skip
+
+
+def test_no_project_code_loads_anything_that_can_run_code():
+    found = {
+        (str(path.relative_to(REPO)), what)
+        for package in ("trainable", "search", "losses")
+        for path in sorted((REPO / package).rglob("*.py"))
+        for what in _unsafe_loads(path.read_text(encoding="utf-8"))
+    }
+    assert found == ALLOWED
