@@ -1,8 +1,9 @@
 """Prepare KLUE RE once per sweep: load → subsample → split → tokenizer → tokenized splits.
 
 Trials receive a ``PreparedData`` (through Ray's object store) and never tokenize. The result is
-also cached on disk, keyed by everything that shapes it (data file hashes, marker, max_length,
-tokenizer, split settings, seed), so re-running a sweep or a single trial skips the work.
+also cached on disk (``trainable.data_cache``), keyed by everything that shapes it (data file
+hashes, marker, max_length, tokenizer, split settings, seed), so re-running a sweep or a single
+trial skips the work.
 
 The official KLUE files are fetched first when no folder is named (``trainable.fetch``);
 ``python -m trainable.data fetch [--dest DIR]`` fetches them on their own.
@@ -20,22 +21,19 @@ import argparse
 import hashlib
 import json
 import logging
-import pickle
-import shutil
 import sys
-import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from transformers import PreTrainedTokenizerBase
 
 from trainable.common.settings import TrialSettings, download_dir
+from trainable.data_cache import CACHE_FORMAT, read_cache, write_cache
 from trainable.fetch import LICENSE, fetch_klue_re, file_sha256
 from trainable.markers import mark_entities
 from trainable.model import build_tokenizer
+from trainable.prepared import PreparedData, RelationDataset
 from trainable.records import DataError, Record, load_label_names, load_records
 from trainable.splits import (
     hold_out,
@@ -45,52 +43,6 @@ from trainable.splits import (
 )
 
 logger = logging.getLogger(__name__)
-CACHE_FORMAT = 4  # bump when PreparedData's layout or the scratch tokenizer changes
-
-
-class RelationDataset(torch.utils.data.Dataset):
-    """Tokenized examples: variable-length ``input_ids`` plus entity positions and labels."""
-
-    def __init__(
-        self, guids: list[str], input_ids: list[np.ndarray], subject_pos: np.ndarray,
-        object_pos: np.ndarray, labels: np.ndarray,
-    ) -> None:  # fmt: skip
-        self.guids = guids
-        self.input_ids = input_ids
-        self.subject_pos = subject_pos
-        self.object_pos = object_pos
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> dict[str, object]:
-        return {
-            "input_ids": self.input_ids[index].tolist(),
-            "subject_pos": int(self.subject_pos[index]),
-            "object_pos": int(self.object_pos[index]),
-            "labels": int(self.labels[index]),
-        }
-
-    @property
-    def lengths(self) -> list[int]:
-        return [len(ids) for ids in self.input_ids]
-
-
-@dataclass
-class PreparedData:
-    label_names: list[str]
-    tokenizer: PreTrainedTokenizerBase
-    splits: dict[str, RelationDataset]
-    class_counts: list[int]  # of the train split, in label order: feeds count-based criteria
-    fingerprint: str
-    notes: list[str] = field(default_factory=list)  # what loading and tokenizing reported
-    # role ("train", "dev", "relations") -> (absolute path, sha256 hex): the data's identity
-    source_files: dict[str, tuple[str, str]] = field(default_factory=dict)
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names)
 
 
 def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> PreparedData:
@@ -106,14 +58,14 @@ def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> Prepared
     }
     fingerprint = _fingerprint(settings, [digest for _, digest in sources.values()])
     cache = data.resolved_cache_dir() / fingerprint
-    if use_cache and (cached := _read_cache(cache)) is not None:
+    if use_cache and (cached := read_cache(cache)) is not None:
         logger.info("prepared data: cache hit %s", cache)
         cached.source_files = sources  # same content, maybe another folder: report this one
         return cached
     prepared = _prepare(settings, *files, fingerprint=fingerprint)
     prepared.source_files = sources
     if use_cache:
-        _write_cache(cache, prepared)
+        write_cache(cache, prepared)
     return prepared
 
 
@@ -193,7 +145,7 @@ def _tokenize(
     return RelationDataset(guids, input_ids, subject_pos, object_pos, labels), truncated
 
 
-# ---------------------------------------------------------------- disk cache
+# ---------------------------------------------------------------- cache key
 def _fingerprint(settings: TrialSettings, file_hashes: list[str]) -> str:
     data = settings.data
     key = {
@@ -222,29 +174,6 @@ def _file_hash(path: Path) -> str:
         ) from None
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror})") from None
-
-
-def _read_cache(folder: Path) -> PreparedData | None:
-    try:
-        with (folder / "prepared.pkl").open("rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-        return None
-
-
-def _write_cache(folder: Path, prepared: PreparedData) -> None:
-    """Write atomically (temp folder, then rename) so concurrent writers never see half a cache."""
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
-        with (staging / "prepared.pkl").open("wb") as handle:
-            pickle.dump(prepared, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            staging.rename(folder)
-        except OSError:  # another process finished first: theirs is identical
-            shutil.rmtree(staging, ignore_errors=True)
-    except OSError as error:
-        logger.warning("prepared data not cached (%s): %s", folder, error)
 
 
 # ---------------------------------------------------------------- command line
