@@ -21,6 +21,9 @@ DOCKERFILE = DOCKER / "Dockerfile"
 MLFLOW_DOCKERFILE = DOCKER / "mlflow.Dockerfile"
 RAY_CLUSTER = DOCKER / "ray-cluster.yaml"
 RAYJOB = DOCKER / "rayjob.yaml"
+CHECK_SECRETS = DOCKER / "check-secrets.sh"
+MLFLOW_BOOTSTRAP = DOCKER / "mlflow_bootstrap.py"
+MLFLOW_AUTH_INI = DOCKER / "mlflow-auth.ini"
 # Names a value must never be written beside: env files, manifests and images get no secrets.
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET", re.IGNORECASE)
 PLACEHOLDER = "change-me"
