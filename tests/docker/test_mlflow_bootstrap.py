@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from mlflow.exceptions import MlflowException
-from mlflow.server.auth.client import AuthServiceClient
 from mlflow.tracking import MlflowClient
 
 from tests.docker.helpers import MLFLOW_AUTH_INI, MLFLOW_BOOTSTRAP, dev_module
@@ -58,6 +57,13 @@ def _status(call) -> int:
     except MlflowException as error:
         return error.get_http_status_code()
     return 200
+
+
+def _users(uri: str):
+    # Imported here: mlflow.server.auth needs Flask-WTF at import, which `served` checks first.
+    from mlflow.server.auth.client import AuthServiceClient
+
+    return AuthServiceClient(uri)
 
 
 def _children(pid: int) -> list[int]:
@@ -150,7 +156,7 @@ def test_the_sweep_user_can_log_to_its_experiment_and_nothing_else(served):
         assert _status(lambda: sweep.create_run(other)) == 403
         assert _status(lambda: sweep.delete_run(others_run)) == 403
         assert _status(lambda: sweep.delete_experiment(experiment.experiment_id)) == 403
-        users = AuthServiceClient(uri)
+        users = _users(uri)
         assert _status(lambda: users.create_user("intruder", "i" * 32)) == 403
         assert _status(lambda: users.update_user_admin(SWEEP[0], True)) == 403
         grant = lambda: users.grant_user_permission(SWEEP[0], "experiment", other, "EDIT")  # noqa: E731
@@ -167,7 +173,7 @@ def test_a_second_bootstrap_changes_nothing_and_a_changed_grant_is_put_back(serv
     assert "EDIT unchanged" in again.stdout and "MANAGE unchanged" in again.stdout
 
     with _login(*ADMIN):
-        admin = AuthServiceClient(uri)
+        admin = _users(uri)
         experiment_id = MlflowClient(uri).get_experiment_by_name(EXPERIMENT).experiment_id
         admin.revoke_user_permission(SWEEP[0], "experiment", experiment_id)
         admin.grant_user_permission(SWEEP[0], "experiment", experiment_id, "READ")
@@ -175,11 +181,9 @@ def test_a_second_bootstrap_changes_nothing_and_a_changed_grant_is_put_back(serv
     assert fixed.returncode == 0, fixed.stderr
     assert "EDIT reset from READ" in fixed.stdout
     with _login(*ADMIN):
-        permission = AuthServiceClient(uri).get_user_permission(
-            SWEEP[0], "experiment", experiment_id
-        )
+        permission = _users(uri).get_user_permission(SWEEP[0], "experiment", experiment_id)
         assert permission.permission == "EDIT"
-        assert AuthServiceClient(uri).get_user(SWEEP[0]).is_admin is False
+        assert _users(uri).get_user(SWEEP[0]).is_admin is False
     for output in (again, fixed):
         assert ADMIN[1] not in output.stdout + output.stderr
         assert SWEEP[1] not in output.stdout + output.stderr
