@@ -150,6 +150,13 @@ def test_the_ray_user_loses_its_passwordless_sudo():
     assert "NOPASSWD' /etc/sudoers /etc/sudoers.d; then exit 1" in as_root
 
 
+def test_the_ray_users_volume_mount_points_are_its_own():
+    # docker-compose.yml's named volumes; a new one copies its mount point's owner.
+    as_root = " ".join(_runs_as(DOCKERFILE, "0"))
+    assert "mkdir -p /shared/ray_results /data/klue_re /home/ray/.cache/huggingface" in as_root
+    assert "chown -R 1000:100 /shared /home/ray/.cache" in as_root
+
+
 def _uid(user: str) -> int:
     assert re.fullmatch(r"\d+(:\d+)?", user), f"USER {user!r}: numeric, for runAsNonRoot checks"
     return int(user.split(":")[0])
