@@ -54,8 +54,8 @@ class BootstrapError(RuntimeError):
     """A step failed; the message names the step and never a password."""
 
 
-def _env(name: str, default: str | None = None) -> str:
-    value = os.environ.get(name, default)
+def _env(name: str) -> str:
+    value = os.environ.get(name)
     if not value:
         raise BootstrapError(f"{name} is not set")
     return value
@@ -84,6 +84,9 @@ class Api:
                 status, text = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, text = error.code, error.read()
+        except OSError as error:  # refused, reset, timed out: the server went away
+            reason = getattr(error, "reason", None) or error
+            raise BootstrapError(f"{method} {path}: {reason}") from None
         try:
             answer = json.loads(text) if text else {}
         except ValueError:

@@ -208,3 +208,40 @@ def test_stopping_the_container_stops_the_server(served):
     assert serve.wait(timeout=60) in (0, 128 + signal.SIGTERM), log.read_text()[-2000:]
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{uri}/health", timeout=5)
+
+
+# --- without a server (fast) ---------------------------------------------------------------------
+
+
+def _offline(*args: str, **environment: str) -> subprocess.CompletedProcess:
+    clean = {"PATH": os.environ.get("PATH", ""), **environment}
+    return subprocess.run(
+        [sys.executable, str(MLFLOW_BOOTSTRAP), *args],
+        capture_output=True, text=True, timeout=60, env=clean,
+    )  # fmt: skip
+
+
+def test_an_unreachable_server_is_one_line_and_exit_1():
+    uri = f"http://127.0.0.1:{free_port()}"
+    done = _offline(
+        "check", "--uri", uri, MLFLOW_SWEEP_USERNAME="sweep", MLFLOW_SWEEP_PASSWORD="p" * 32
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "mlflow-bootstrap:" in done.stderr, done.stderr
+    assert "p" * 32 not in done.stderr
+
+
+def test_a_server_that_dies_before_answering_fails_the_container():
+    done = _offline("serve", "--timeout", "30", "--", sys.executable, "-c", "raise SystemExit(3)")
+    assert done.returncode == 1
+    assert "exited with code 3" in done.stderr
+
+
+def test_the_sweep_user_cannot_be_the_admin():
+    done = _offline(
+        "bootstrap", "--uri", f"http://127.0.0.1:{free_port()}",
+        MLFLOW_AUTH_ADMIN_USERNAME="admin", MLFLOW_AUTH_ADMIN_PASSWORD="a" * 32,
+        MLFLOW_SWEEP_USERNAME="admin", MLFLOW_SWEEP_PASSWORD="s" * 32,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "must differ" in done.stderr
