@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -21,6 +22,9 @@ DOCKERFILE = DOCKER / "Dockerfile"
 MLFLOW_DOCKERFILE = DOCKER / "mlflow.Dockerfile"
 RAY_CLUSTER = DOCKER / "ray-cluster.yaml"
 RAYJOB = DOCKER / "rayjob.yaml"
+CHECK_SECRETS = DOCKER / "check-secrets.sh"
+MLFLOW_BOOTSTRAP = DOCKER / "mlflow_bootstrap.py"
+MLFLOW_AUTH_INI = DOCKER / "mlflow-auth.ini"
 # Names a value must never be written beside: env files, manifests and images get no secrets.
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET", re.IGNORECASE)
 PLACEHOLDER = "change-me"
@@ -77,6 +81,16 @@ def dev_tool(name: str) -> str:
     found = str(beside_python) if beside_python.is_file() else shutil.which(name)
     if found:
         return found
+    message = f"{name} is not installed; `make install` installs it (pyproject.toml dev extras)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def dev_module(name: str) -> None:
+    """Skip (or, in CI, fail) when a module the dev extras install cannot be imported."""
+    if importlib.util.find_spec(name) is not None:
+        return
     message = f"{name} is not installed; `make install` installs it (pyproject.toml dev extras)"
     if os.environ.get("CI") == "true":
         pytest.fail(message)

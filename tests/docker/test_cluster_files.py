@@ -1,15 +1,20 @@
 """Every YAML file parses; docker/ray-cluster.yaml passes Ray's own cluster-config schema and
-docker/rayjob.yaml has the fields KubeRay requires, both wired for the production sweep."""
+docker/rayjob.yaml has the fields KubeRay requires, both wired for the production sweep. The
+secrets `ray up` copies are 0600 on the nodes, every KubeRay pod runs restricted, and no command
+puts a secret on a command line (--from-literal)."""
 
 from __future__ import annotations
 
 import copy
 import importlib.resources
 import json
+import re
+import subprocess
 
 import jsonschema
 import pytest
 import yaml
+from ray.autoscaler.sdk import get_docker_host_mount_location
 
 from tests.docker.helpers import (
     DOCKER,
@@ -92,6 +97,26 @@ def test_cluster_containers_get_gpus_shm_token_auth_and_the_shared_volume(cluste
     assert "~/.ray/auth_token" in cluster["file_mounts"]
     every_option = run_options + cluster["docker"].get("head_run_options", [])
     assert not [option for option in every_option if SECRET_NAME.search(option.split("=")[0])]
+
+
+# The file_mounts that hold a secret (the rest of file_mounts may be anything).
+SECRET_MOUNTS = {"~/.ray/auth_token", "~/.mlflow/credentials"}
+
+
+def test_copied_secrets_are_private_on_every_host(cluster):
+    assert set(cluster["file_mounts"]) >= SECRET_MOUNTS
+    # The launcher copies file_mounts to this folder on each host (rsync keeps the local mode);
+    # initialization_commands run there after the copy and before the container starts.
+    folder = get_docker_host_mount_location(cluster["cluster_name"])
+    assert f"chmod -R go= {folder}" in cluster["initialization_commands"]
+
+
+def test_copied_secrets_are_0600_in_every_container(cluster):
+    (setup,) = cluster["setup_commands"]
+    chmod = re.search(r"chmod 600 ([^&|;]+)", setup)
+    assert chmod and set(chmod[1].split()) == SECRET_MOUNTS
+    # Without sudo in the image, ray reads them only if it owns them: fail loudly, not later.
+    assert "|| {" in setup and "exit 1" in setup
 
 
 def test_cluster_start_commands_start_ray_with_gpu_counts(cluster):
@@ -183,3 +208,54 @@ def test_rayjob_uses_token_auth_and_secrets_by_reference(rayjob):
             assert environment[key]["valueFrom"]["secretKeyRef"]["name"], f"{name}.{key}"
         written = [key for key, variable in environment.items() if "value" in variable]
         assert not [key for key in written if SECRET_NAME.search(key)], f"{name}: {written}"
+
+
+def _pods(rayjob: dict) -> dict[str, dict]:
+    cluster = rayjob["spec"]["rayClusterSpec"]
+    pods = {"submitter": rayjob["spec"]["submitterPodTemplate"]["spec"]}
+    pods["head"] = cluster["headGroupSpec"]["template"]["spec"]
+    pods.update({g["groupName"]: g["template"]["spec"] for g in cluster["workerGroupSpecs"]})
+    return pods
+
+
+def test_every_rayjob_pod_runs_restricted(rayjob):
+    # The restricted Pod Security Standard's settings, on every pod and every container
+    # (KubeRay copies the worker container's to the init container it adds).
+    for name, pod in _pods(rayjob).items():
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] == 1000, name  # the image's ray
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["runAsNonRoot"] is True, name
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            assert not context["capabilities"].get("add"), name
+            assert not context.get("privileged"), name
+
+
+def _command_texts() -> dict[str, str]:
+    """README.md and every tracked file under docker/ (never a real docker/.env)."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "docker"], cwd=REPO, capture_output=True, text=True, timeout=30
+    ).stdout.split()
+    files = [REPO / "README.md", *(REPO / name for name in tracked)]
+    return {str(path.relative_to(REPO)): path.read_text(errors="replace") for path in files}
+
+
+def test_no_secret_is_put_on_a_command_line():
+    # --from-literal puts the secret in shell history and in `ps` for every user of the machine.
+    for name, text in _command_texts().items():
+        assert "--from-literal" not in text, name
+    for name in ("README.md", "docker/rayjob.yaml"):
+        creates = re.findall(
+            r"kubectl create secret generic (?:[^\n\\]|\\\n)*", _command_texts()[name]
+        )
+        assert creates, f"{name} says how to create the Secrets"
+        assert all("--from-file=" in create for create in creates), creates
+
+
+def test_secret_files_are_created_private():
+    for name in ("README.md", "docker/ray-cluster.yaml", "docker/rayjob.yaml"):
+        assert "umask 077" in _command_texts()[name], name

@@ -1,9 +1,14 @@
 """docker/docker-compose.yml: valid for Docker Compose, and the cluster it describes is the one the
 README promises (GPU-free head on loopback, scalable GPU workers, token auth, MLflow with basic
-auth, shared storage, every secret from docker/.env)."""
+auth, shared storage, every secret from docker/.env), hardened: each secret reaches only the
+containers that need it (the MLflow admin only MLflow), every secret is checked before a
+container starts, no service has capabilities or can gain privileges, and PostgreSQL sits on an
+internal network the Ray containers are not on."""
 
 from __future__ import annotations
 
+import configparser
+import importlib.util
 import json
 import os
 import re
@@ -12,9 +17,12 @@ import subprocess
 import pytest
 
 from tests.docker.helpers import (
+    CHECK_SECRETS,
     COMPOSE,
     DOCKER,
     ENV_EXAMPLE,
+    MLFLOW_AUTH_INI,
+    MLFLOW_BOOTSTRAP,
     PLACEHOLDER,
     REPO,
     SECRET_NAME,
@@ -29,7 +37,9 @@ RAY_SERVICES = {"ray-head", "ray-worker"}
 FROM_ENV_FILE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(:?\?[^}]*)?\}")
 
 
-def _compose_cli(*args: str, compose_file=COMPOSE) -> subprocess.CompletedProcess:
+def _compose_cli(
+    *args: str, compose_file=COMPOSE, env_file=ENV_EXAMPLE
+) -> subprocess.CompletedProcess:
     # A clean environment: compose prefers the shell's variables to the env file, and this check
     # must see the file's values only.
     clean_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
@@ -41,7 +51,7 @@ def _compose_cli(*args: str, compose_file=COMPOSE) -> subprocess.CompletedProces
         str(DOCKER),
     ]
     return subprocess.run(
-        [*command, "--env-file", str(ENV_EXAMPLE), *args],
+        [*command, "--env-file", str(env_file), *args],
         capture_output=True, text=True, timeout=60, env=clean_env,
     )  # fmt: skip
 
@@ -98,12 +108,54 @@ def test_secrets_reach_the_containers_from_the_env_file():
         environment = services[name]["environment"]
         assert environment["RAY_AUTH_MODE"] == "token"
         assert environment["RAY_AUTH_TOKEN"] == env_file["RAY_AUTH_TOKEN"], name
-        assert environment["MLFLOW_TRACKING_USERNAME"] == env_file["MLFLOW_ADMIN_USERNAME"], name
-        assert environment["MLFLOW_TRACKING_PASSWORD"] == env_file["MLFLOW_ADMIN_PASSWORD"], name
+        assert environment["MLFLOW_TRACKING_USERNAME"] == env_file["MLFLOW_SWEEP_USERNAME"], name
+        assert environment["MLFLOW_TRACKING_PASSWORD"] == env_file["MLFLOW_SWEEP_PASSWORD"], name
     mlflow = services["mlflow"]["environment"]
     assert mlflow["MLFLOW_AUTH_ADMIN_PASSWORD"] == env_file["MLFLOW_ADMIN_PASSWORD"]
+    assert mlflow["MLFLOW_SWEEP_PASSWORD"] == env_file["MLFLOW_SWEEP_PASSWORD"]
     assert mlflow["MLFLOW_FLASK_SERVER_SECRET_KEY"] == env_file["MLFLOW_FLASK_SERVER_SECRET_KEY"]
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == env_file["POSTGRES_PASSWORD"]
+
+
+# Which containers may hold each value of docker/.env: least privilege, checked on the file
+# Docker Compose resolves.
+HOLDERS = {
+    "RAY_AUTH_TOKEN": {"ray-head", "ray-worker"},
+    "MLFLOW_ADMIN_USERNAME": {"mlflow"},
+    "MLFLOW_ADMIN_PASSWORD": {"mlflow"},
+    "MLFLOW_SWEEP_PASSWORD": {"ray-head", "ray-worker", "mlflow"},
+    "MLFLOW_FLASK_SERVER_SECRET_KEY": {"mlflow"},
+    "POSTGRES_PASSWORD": {"mlflow", "postgres"},
+}
+
+
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory) -> dict:
+    """The compose file as Docker Compose resolves it with a distinct value per variable."""
+    env_file = tmp_path_factory.mktemp("env") / ".env"
+    values = {key: f"{key.lower()}-{index:02d}-" + "v" * 32 for index, key in
+              enumerate(load_env_file(ENV_EXAMPLE))}  # fmt: skip
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    done = _compose_cli("config", "--format", "json", env_file=env_file)
+    assert done.returncode == 0, done.stderr
+    return {"values": values, "services": json.loads(done.stdout)["services"]}
+
+
+def test_each_secret_reaches_only_the_containers_that_need_it(resolved):
+    assert set(HOLDERS) >= {key for key in resolved["values"] if SECRET_NAME.search(key)}
+    for key, holders in HOLDERS.items():
+        value = resolved["values"][key]
+        holding = {
+            name for name, service in resolved["services"].items() if value in json.dumps(service)
+        }
+        assert holding == holders, f"{key} reaches {sorted(holding)}, not {sorted(holders)}"
+
+
+def test_no_ray_container_mentions_the_mlflow_admin(compose):
+    for name in RAY_SERVICES:
+        environment = _environment(_services(compose)[name])
+        text = json.dumps(environment) + _command(_services(compose)[name])
+        assert "ADMIN" not in text, f"{name}: {environment}"
 
 
 # --- the cluster the file describes --------------------------------------------------------------
@@ -197,9 +249,140 @@ def test_env_example_holds_placeholders_and_every_required_variable(compose):
     assert required <= set(env_file), f"missing from .env.example: {required - set(env_file)}"
 
 
-def test_services_refuse_to_start_with_the_placeholder(compose):
-    for name in (*RAY_SERVICES, "mlflow"):
-        assert PLACEHOLDER in _command(_services(compose)[name]), name
+def _checked_secrets(service: dict) -> list[str]:
+    """The variables a service's check-secrets call names (entrypoint or command)."""
+    for part in ("entrypoint", "command"):
+        words = service.get(part) or []
+        assert not isinstance(words, str), "exec form, so the check is the container's process"
+        for index, word in enumerate(words):
+            if word.endswith("check-secrets"):
+                rest = words[index + 1 :]
+                assert "--" in rest, "check-secrets NAME... -- COMMAND: the command runs after"
+                return rest[: rest.index("--")]
+    return []
+
+
+def test_every_secret_is_checked_before_its_container_starts(compose):
+    env_file_secrets = {key for key in load_env_file(ENV_EXAMPLE) if SECRET_NAME.search(key)}
+    checked_from_env_file = set()
+    for name, service in _services(compose).items():
+        checked = _checked_secrets(service)
+        secrets = {key for key in _environment(service) if SECRET_NAME.search(key)}
+        assert secrets, f"{name} gets no secret?"
+        assert secrets <= set(checked), f"{name}: {sorted(secrets - set(checked))} unchecked"
+        for key in checked:
+            source = FROM_ENV_FILE.fullmatch(str(_environment(service)[key]))
+            checked_from_env_file.add(source["name"])
+    assert env_file_secrets <= checked_from_env_file, env_file_secrets - checked_from_env_file
+
+
+def test_the_check_comes_from_the_repository_in_every_container(compose):
+    services = _services(compose)
+    for name in (*RAY_SERVICES, "mlflow"):  # images built here ship it (test_dockerfile.py)
+        assert services[name]["command"][0] == "check-secrets", name
+    postgres = services["postgres"]  # an upstream image: the script is mounted in
+    mounts = {volume["target"]: volume for volume in postgres["volumes"]}
+    script = mounts["/usr/local/bin/check-secrets"]
+    assert script["type"] == "bind" and script["read_only"] is True
+    assert (DOCKER / script["source"]).resolve() == CHECK_SECRETS
+    assert postgres["entrypoint"][:2] == ["sh", "/usr/local/bin/check-secrets"]
+    assert postgres["entrypoint"][-1] == "docker-entrypoint.sh", "then the image's own entrypoint"
+
+
+# --- hardening ------------------------------------------------------------------------------------
+
+
+def test_every_service_drops_all_capabilities_and_cannot_gain_privileges(resolved):
+    for name, service in resolved["services"].items():
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert service.get("cap_drop") == ["ALL"], name
+        assert not service.get("cap_add"), f"{name}: add back a capability only with a reason"
+        assert not service.get("privileged"), name
+
+
+def test_postgres_is_only_on_an_internal_network_the_ray_containers_do_not_join(compose):
+    networks = compose["networks"]
+    services = _services(compose)
+    postgres = set(services["postgres"]["networks"])
+    assert postgres and all((networks[net] or {}).get("internal") is True for net in postgres)
+    assert "ports" not in services["postgres"]
+    for name in RAY_SERVICES:
+        assert not set(services[name]["networks"]) & postgres, f"{name} can reach PostgreSQL"
+        # ... but reaches MLflow, which is on both sides.
+        assert set(services[name]["networks"]) & set(services["mlflow"]["networks"]), name
+    assert postgres <= set(services["mlflow"]["networks"])
+
+
+def test_postgres_runs_as_its_own_user_from_the_start(compose):
+    user = str(_services(compose)["postgres"]["user"])
+    uid = user.split(":")[0]
+    assert uid.isdigit() and uid != "0", user
+
+
+def test_mlflow_does_not_run_as_root(compose):
+    # The image's USER is non-root (test_dockerfile.py); compose must not override it.
+    assert _services(compose)["mlflow"].get("user") in (None, ""), "keep the image's user"
+
+
+# --- MLflow: sweep user, auth store ---------------------------------------------------------------
+
+
+def test_mlflow_starts_through_the_bootstrap_and_is_healthy_once_the_sweep_user_works(compose):
+    mlflow = _services(compose)["mlflow"]
+    command = mlflow["command"]
+    serve = command.index("mlflow-bootstrap")
+    assert command[serve : serve + 2] == ["mlflow-bootstrap", "serve"]
+    assert command[command.index("--", serve) + 1 : command.index("--", serve) + 3] == [
+        "mlflow",
+        "server",
+    ]
+    assert mlflow["healthcheck"]["test"][1:3] == ["mlflow-bootstrap", "check"]
+    environment = _environment(mlflow)
+    for key in ("MLFLOW_SWEEP_USERNAME", "MLFLOW_SWEEP_PASSWORD"):
+        assert FROM_ENV_FILE.fullmatch(environment[key]), f"{key} must come from docker/.env"
+
+
+def test_the_sweep_experiment_is_the_sweeps_tracking_experiment(compose):
+    experiment = _environment(_services(compose)["mlflow"])["MLFLOW_SWEEP_EXPERIMENT"]
+    default = re.fullmatch(r"\$\{MLFLOW_SWEEP_EXPERIMENT:-([^}]+)\}", experiment)
+    config = load_yaml(REPO / "configs" / "loss_sweep.yaml")
+    assert default and default[1] == config["tracking"]["experiment"]
+    assert load_env_file(ENV_EXAMPLE)["MLFLOW_SWEEP_EXPERIMENT"] == default[1]
+    spec = importlib.util.spec_from_file_location("mlflow_bootstrap", MLFLOW_BOOTSTRAP)
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    assert default[1] == bootstrap.DEFAULT_EXPERIMENT
+
+
+def test_nothing_is_granted_by_default_and_the_auth_store_is_apart_from_the_artifacts(compose):
+    settings = configparser.ConfigParser()
+    settings.read(MLFLOW_AUTH_INI)
+    assert settings["mlflow"]["default_permission"] == "NO_PERMISSIONS"
+    auth_db = settings["mlflow"]["database_uri"].removeprefix("sqlite:///")
+    assert auth_db.startswith("/"), "an absolute path inside the container"
+    mlflow = _services(compose)["mlflow"]
+    command = mlflow["command"]
+    artifacts = command[command.index("--artifacts-destination") + 1]
+
+    def volume_of(path: str) -> dict:
+        mounts = [v for v in mlflow["volumes"] if (path + "/").startswith(v["target"] + "/")]
+        assert mounts, f"{path} is on no volume: it would not survive the container"
+        return max(mounts, key=lambda volume: len(volume["target"]))
+
+    auth_volume, artifacts_volume = volume_of(auth_db), volume_of(artifacts)
+    assert auth_volume["type"] == artifacts_volume["type"] == "volume"
+    assert auth_volume["source"] != artifacts_volume["source"]
+    assert not auth_db.startswith(artifacts_volume["target"] + "/")
+
+
+def test_the_env_file_says_how_to_make_each_secret_and_to_keep_it_private():
+    text = ENV_EXAMPLE.read_text()
+    assert "umask 077" in text and "0600" in text
+    blocks = re.split(r"\n\s*\n", text)
+    for key in load_env_file(ENV_EXAMPLE):
+        if SECRET_NAME.search(key):
+            (block,) = [b for b in blocks if re.search(rf"^{key}=", b, re.MULTILINE)]
+            assert "openssl rand -hex 32" in block, f"{key}: say how to generate it"
 
 
 def test_the_real_env_file_is_git_ignored():

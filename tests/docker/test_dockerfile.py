@@ -1,4 +1,5 @@
-"""docker/Dockerfile and docker/mlflow.Dockerfile: hadolint-clean, the project's pins, non-root, no
+"""docker/Dockerfile and docker/mlflow.Dockerfile: hadolint-clean, the project's pins, non-root (no
+sudo for ray; MLflow as its own user owning its volumes), the secret check in both images, no
 secrets, and build contexts that send only what the images copy (never the KLUE data)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 from tests.docker.helpers import (
     DOCKER,
     DOCKERFILE,
+    MLFLOW_BOOTSTRAP,
     MLFLOW_DOCKERFILE,
     REPO,
     SECRET_NAME,
@@ -125,6 +127,72 @@ def test_the_image_runs_as_the_non_root_ray_user():
     users = _arguments(DOCKERFILE, "USER")
     assert users and users[-1] not in ("0", "root"), users
     assert users[-1] == "1000"  # the base image's ray user
+
+
+def _runs_as(path, user: str) -> list[str]:
+    """The RUN arguments executed while ``user`` is the current USER."""
+    current, runs = None, []
+    for keyword, arguments in _instructions(path):
+        if keyword == "USER":
+            current = arguments
+        elif keyword == "RUN" and current == user:
+            runs.append(arguments)
+    return runs
+
+
+def test_the_ray_user_loses_its_passwordless_sudo():
+    as_root = " ".join(_runs_as(DOCKERFILE, "0"))
+    # The base image's grant: a line in /etc/sudoers and the sudo group.
+    assert "sed -i '/^ray[[:space:]]/d' /etc/sudoers" in as_root
+    assert "gpasswd --delete ray sudo" in as_root
+    assert "rm -f /etc/sudoers.d/*" in as_root
+    # The build itself fails if any password-free rule is left.
+    assert "NOPASSWD' /etc/sudoers /etc/sudoers.d; then exit 1" in as_root
+
+
+def test_the_ray_users_volume_mount_points_are_its_own():
+    # docker-compose.yml's named volumes; a new one copies its mount point's owner.
+    as_root = " ".join(_runs_as(DOCKERFILE, "0"))
+    assert "mkdir -p /shared/ray_results /data/klue_re /home/ray/.cache/huggingface" in as_root
+    assert "chown -R 1000:100 /shared /home/ray/.cache" in as_root
+
+
+def _uid(user: str) -> int:
+    assert re.fullmatch(r"\d+(:\d+)?", user), f"USER {user!r}: numeric, for runAsNonRoot checks"
+    return int(user.split(":")[0])
+
+
+def test_mlflow_runs_as_its_own_non_root_user_owning_its_volumes():
+    users = _arguments(MLFLOW_DOCKERFILE, "USER")
+    assert users, "the base image runs as root"
+    uid = _uid(users[-1])
+    assert uid not in (0, 1000), "not root, and not the Ray image's user either"
+    setup = " ".join(_arguments(MLFLOW_DOCKERFILE, "RUN"))
+    assert f"--uid {uid}" in setup
+    # docker-compose.yml's mount points: a new named volume copies their owner.
+    assert "chown mlflow:mlflow /mlflow/artifacts /mlflow-auth" in setup
+    assert "chmod 0700 /mlflow-auth" in setup
+
+
+def test_mlflow_image_flask_wtf_is_the_locked_one():
+    (install,) = [run for run in _arguments(MLFLOW_DOCKERFILE, "RUN") if "pip install" in run]
+    assert f"Flask-WTF=={lock_pin('Flask-WTF')}" in install
+    assert f"WTForms=={lock_pin('WTForms')}" in install
+
+
+@pytest.mark.parametrize("path", [DOCKERFILE, MLFLOW_DOCKERFILE], ids=lambda p: p.name)
+def test_the_image_ships_the_secret_check(path):
+    copies = [arguments.split() for arguments in _arguments(path, "COPY")]
+    check = [words for words in copies if words[-1] == "/usr/local/bin/check-secrets"]
+    assert check, f"{path.name} does not install check-secrets"
+    assert "--chmod=0755" in check[0]
+    assert check[0][-2].endswith("check-secrets.sh")
+
+
+def test_the_mlflow_image_ships_the_bootstrap():
+    copies = [arguments.split() for arguments in _arguments(MLFLOW_DOCKERFILE, "COPY")]
+    assert ["--chmod=0755", "mlflow_bootstrap.py", "/usr/local/bin/mlflow-bootstrap"] in copies
+    assert MLFLOW_BOOTSTRAP.read_text().startswith("#!/usr/bin/env python3\n")
 
 
 @pytest.mark.parametrize("path", [DOCKERFILE, MLFLOW_DOCKERFILE], ids=lambda p: p.name)
