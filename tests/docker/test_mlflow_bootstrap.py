@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from mlflow.exceptions import MlflowException
@@ -34,21 +35,10 @@ def _bootstrap(uri: str, environment: dict[str, str], *args: str) -> subprocess.
     )  # fmt: skip
 
 
-@contextlib.contextmanager
 def _login(username: str, password: str):
     """MLflow's clients read the login from the environment; set it for the calls inside."""
-    saved = {
-        key: os.environ.get(key) for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
-    }
-    os.environ.update(MLFLOW_TRACKING_USERNAME=username, MLFLOW_TRACKING_PASSWORD=password)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    login = {"MLFLOW_TRACKING_USERNAME": username, "MLFLOW_TRACKING_PASSWORD": password}
+    return patch.dict(os.environ, login)
 
 
 def _status(call) -> int:
