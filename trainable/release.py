@@ -10,14 +10,26 @@ the Trainer, and its process is reused) and the garbage cycles and cached GPU bl
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import traceback
 
 from accelerate.utils.memory import clear_device_cache
 
 
 def release_memory() -> None:
-    """Collect garbage cycles, then hand cached GPU blocks back to the driver (when a GPU)."""
+    """Collect garbage cycles, hand cached GPU blocks back to the driver (when a GPU) and the
+    freed host heap back to the OS (glibc keeps it otherwise, and the next trial's different
+    sizes fragment it further)."""
     clear_device_cache(garbage_collection=True)
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    libc = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
+    if trim is not None:  # glibc only; elsewhere the allocator decides
+        trim(0)
 
 
 def drop_frame_locals(error: BaseException | None) -> None:
