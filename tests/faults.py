@@ -4,8 +4,10 @@
 
 runs ``python -m search.run`` with the hooks the JSON names, e.g.
 ``{"fail_after_epoch": {"epoch": 1, "on_retries": true, "when": {"criterion": "focal"}}}`` or
-``{"nan_loss_at_step": {"step": 3}}`` or ``{"hold_after_epoch": {"epoch": 2, "until": "/tmp/go"}}``. Ray's workers import this module by name (the hooks
-travel to them pickled by reference), so it lives in the importable ``tests`` package.
+``{"nan_loss_at_step": {"step": 3}}`` or ``{"hold_after_epoch": {"epoch": 2, "until": "/tmp/go"}}``
+or ``{"out_of_memory_above": {"fits": 16, "count_dir": "/tmp/oom"}}``. Ray's workers import this
+module by name (the hooks travel to them pickled by reference), so it lives in the importable
+``tests`` package.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from __future__ import annotations
 import json
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from trainable.hooks import TrialHook
 
@@ -62,10 +67,33 @@ class HoldAfterEpoch(TrialHook):
             time.sleep(0.2)
 
 
+class OutOfMemoryAbove(TrialHook):
+    """Raise CUDA's out-of-memory error on every training micro-batch of more than ``fits``
+    examples (0: on every batch), as a GPU too small for the batch does; with ``from_epoch``,
+    only once that epoch is reported (a file in ``count_dir`` arms every copy of the hook). Each
+    raise leaves a file ``oom-<batch>-*`` in ``count_dir``: a test counts them across processes."""
+
+    def __init__(self, fits: int, count_dir: str, from_epoch: int = 0) -> None:
+        self.fits, self.count_dir, self.from_epoch = fits, Path(count_dir), from_epoch
+
+    def after_epoch(self, epoch: int, *, resumed: bool, sampled: dict[str, Any]) -> None:
+        if self.from_epoch and epoch >= self.from_epoch:
+            (self.count_dir / "armed").touch()
+
+    def training_batch(self, examples: int) -> None:
+        armed = not self.from_epoch or (self.count_dir / "armed").exists()
+        if armed and examples > self.fits:
+            (self.count_dir / f"oom-{examples}-{uuid.uuid4().hex}").touch()
+            raise torch.cuda.OutOfMemoryError(
+                f"CUDA out of memory. Tried to allocate 2.00 GiB (injected: {examples} examples)"
+            )
+
+
 HOOKS = {
     "fail_after_epoch": FailAfterEpoch,
     "nan_loss_at_step": NanLossAtStep,
     "hold_after_epoch": HoldAfterEpoch,
+    "out_of_memory_above": OutOfMemoryAbove,
 }
 
 

@@ -1,9 +1,10 @@
 """The one adapter around HF ``Trainer``: arguments, metrics hook and the per-epoch callback.
 
 The Trainer owns the loop (we write none): dynamic padding (``DataCollatorWithPadding``),
-length-grouped batches, mixed precision on GPU, per-epoch evaluation of the selection and dev
-splits, one local checkpoint per epoch (``save_total_limit=1``). After each epoch's checkpoint is
-written, ``on_epoch(epoch, metrics_by_split, checkpoint_dir)`` is called: the trial reports there.
+length-grouped batches, mixed precision and the other GPU settings (``trainable.device``),
+per-epoch evaluation of the selection and dev splits, one local checkpoint per epoch
+(``save_total_limit=1``). After each epoch's checkpoint is written,
+``on_epoch(epoch, metrics_by_split, checkpoint_dir)`` is called: the trial reports there.
 The Trainer logs the training loss every ``train.log_every_steps`` optimizer steps and at each
 epoch's end; each log is handed to ``on_log(TrainLog)`` (progress and per-step metrics), and an
 epoch's ``train`` loss is the step-weighted mean of its logs: the mean over all its steps.
@@ -31,6 +32,7 @@ from transformers import (
 
 from trainable.common.settings import TrainSettings
 from trainable.data import PreparedData
+from trainable.device import trainer_arguments
 from trainable.metrics import klue_re_metrics
 
 EVAL_SPLITS = ("selection", "dev")
@@ -86,17 +88,7 @@ def build_trainer(
     return trainer
 
 
-def resolve_precision(precision: str) -> str:
-    """``auto`` → bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
-    if precision != "auto":
-        return precision
-    if not torch.cuda.is_available():
-        return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
 def _arguments(settings: TrainSettings, seed: int, output_dir: Path) -> TrainingArguments:
-    precision = resolve_precision(settings.precision)
     return TrainingArguments(
         output_dir=str(output_dir),
         learning_rate=settings.learning_rate,
@@ -107,9 +99,7 @@ def _arguments(settings: TrainSettings, seed: int, output_dir: Path) -> Training
         weight_decay=settings.weight_decay,
         max_grad_norm=settings.max_grad_norm,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=not torch.cuda.is_available(),
+        **trainer_arguments(settings.precision),  # precision and CUDA-only speedups
         train_sampling_strategy="group_by_length",
         eval_strategy="epoch",
         save_strategy="epoch",

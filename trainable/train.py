@@ -2,8 +2,11 @@
 
 ``train_fn`` is the Ray Tune function trainable. Its ``config`` holds only the sampled values
 (``criterion``, ``gamma``, ``learning_rate``, ...); the base ``settings`` and the ``data``
-prepared once per sweep arrive through ``tune.with_parameters``. Reading ``train_fn`` top to
-bottom shows the whole trial: settings → model → criterion → tracking → train (report each epoch).
+prepared once per sweep arrive through ``tune.with_parameters``. Reading ``_run_trial`` top to
+bottom shows the whole trial: settings → tracking → model → criterion → train (report each epoch),
+at a batch that fits the GPU (``trainable.batch_fit``: out of memory halves the per-device batch
+and doubles accumulation; the run's tags ``train.batch_size_used`` and
+``train.gradient_accumulation_used`` say what it trained at).
 Every ``train.log_every_steps`` optimizer steps the trial prints a progress line and logs
 ``train_loss_step`` and ``lr_step`` (MLflow step = global step); MLflow's system monitor samples
 CPU, memory and GPU onto the trial's run while it trains.
@@ -21,8 +24,11 @@ from typing import Any
 
 import torch
 from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 from losses import build_criterion
+from trainable import permanent
+from trainable.batch_fit import BatchFit, train_within_memory
 from trainable.common import ray_tune
 from trainable.common.settings import TrialSettings
 from trainable.common.tracking import NODE_TAG, RunEnd, monitor_system, open_trial_run
@@ -31,6 +37,7 @@ from trainable.data import PreparedData, prepare_data
 from trainable.hf_trainer import TrainLog, build_trainer
 from trainable.hooks import TrialHook
 from trainable.model import build_model
+from trainable.release import drop_frame_locals, release_memory
 
 METRIC = "micro_f1"
 HEADLINE = ("micro_f1", "auprc", "accuracy", "ce_loss")
@@ -47,20 +54,34 @@ def train_fn(
     data: PreparedData | None = None,
     hooks: Sequence[TrialHook] = (),
 ) -> None:
-    """Ray Tune function trainable: one trial of the sweep (see the module docstring)."""
+    """Ray Tune function trainable: one trial of the sweep (see the module docstring). A retry
+    of a trial that failed for good fails again at once; whatever way the trial ends, it leaves
+    nothing behind for the next trial Tune runs in this process (``trainable.release``)."""
+    permanent.raise_if_recorded(ray_tune.trial_dir())
+    release_memory()  # what a trial Tune stopped in this process may have left
+    try:
+        _run_trial(config, settings, data, hooks)
+    except BaseException as error:
+        if isinstance(error, permanent.PermanentTrialError):
+            permanent.record(error, ray_tune.trial_dir())
+        drop_frame_locals(error)
+        raise
+    finally:
+        release_memory()
+
+
+def _run_trial(
+    config: dict[str, Any],
+    settings: TrialSettings,
+    data: PreparedData | None,
+    hooks: Sequence[TrialHook],
+) -> None:
+    """settings → tracking → train at a batch that fits (report each epoch) → end the run."""
     settings = settings.with_sampled(config)
     data = data if data is not None else prepare_data(settings)
     seed = settings.train.effective_seed(settings.experiment.seed)
-    set_seed(seed)
     torch.set_num_threads(ray_tune.cpu_budget())  # no oversubscription when trials share a node
 
-    model = build_model(settings.model, data.tokenizer, data.num_labels)
-    criterion = build_criterion(
-        settings.criterion.name,
-        data.num_labels,
-        class_counts=data.class_counts,
-        **settings.criterion.params,
-    )
     run = open_trial_run(
         settings.tracking,
         ray_tune.trial_id(),
@@ -87,25 +108,44 @@ def train_fn(
         print(format_progress(log), flush=True)
         run.log_steps(log.global_step, {"train_loss_step": log.loss, "lr_step": log.learning_rate})
 
-    trainer = build_trainer(
-        model,
-        data,
-        finite_loss_guard(criterion, settings.train.learning_rate, hooks),
-        settings.train,
-        seed=seed,
-        output_dir=work_dir,
-        on_epoch=on_epoch,
-        on_log=on_log,
-    )
+    def train_at(fit: BatchFit) -> None:
+        """One attempt: a fresh model (seeded as always) from the last epoch this trial saved."""
+        run.set_tags(fit.tags())
+        set_seed(seed)
+        model = build_model(settings.model, data.tokenizer, data.num_labels)
+        criterion = build_criterion(
+            settings.criterion.name,
+            data.num_labels,
+            class_counts=data.class_counts,
+            **settings.criterion.params,
+        )
+        trainer = build_trainer(
+            model,
+            data,
+            finite_loss_guard(criterion, settings.train.learning_rate, hooks),
+            fit.applied(settings.train),
+            seed=seed,
+            output_dir=work_dir,
+            on_epoch=on_epoch,
+            on_log=on_log,
+        )
+        start = _saved_epoch(work_dir) or resume_from
+        trainer.train(resume_from_checkpoint=str(start) if start else None)
+
     try:
         with monitor_system(settings.tracking, run.run_id):  # stopped however training ends
-            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+            train_within_memory(train_at, BatchFit.configured(settings.train))
     except Exception as error:
         run.finish(RunEnd.failed(f"{type(error).__name__}: {error}"))
         raise
     finally:  # Tune persisted every reported checkpoint; HF's local copies would double the disk
         shutil.rmtree(work_dir, ignore_errors=True)
     run.finish(RunEnd.finished())
+
+
+def _saved_epoch(work_dir: Path) -> str | None:
+    """The last epoch an earlier attempt of this trial (one that ran out of memory) saved."""
+    return get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
 
 
 def finite_loss_guard(
@@ -118,8 +158,12 @@ def finite_loss_guard(
 
     def compute_loss(outputs, labels, num_items_in_batch=None) -> torch.Tensor:
         nonlocal training_steps
+        training = torch.is_grad_enabled()
+        if training:
+            for hook in hooks:
+                hook.training_batch(labels.shape[0])
         loss = criterion(outputs, labels, num_items_in_batch=num_items_in_batch)
-        if torch.is_grad_enabled():
+        if training:
             training_steps += 1
             for hook in hooks:
                 loss = hook.training_loss(loss, training_steps)

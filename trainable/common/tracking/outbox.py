@@ -1,8 +1,8 @@
 """What a trial's MLflow run is made of, as typed records, and the outbox file that keeps them
 while the tracking server does not answer.
 
-A record is one of ``Started``, ``Text``, ``Steps``, ``Epoch`` or ``RunEnd``; the outbox file
-holds the run's identity (``RunSpec``), the run id once known and the records not yet sent, in
+A record is one of ``Started``, ``Tags``, ``Text``, ``Steps``, ``Epoch`` or ``RunEnd``; the outbox
+file holds the run's identity (``RunSpec``), the run id once known and the records not yet sent, in
 order. It is JSON (each record tagged with its class name) and replaced atomically, so a kill
 mid-write never leaves half a file.
 """
@@ -24,6 +24,14 @@ MAX_BATCH_METRICS = 1000  # what one MLflow log_batch call takes
 @dataclass(frozen=True)
 class Started:
     """The run (re)starts; ``tags`` are the latest attempt's (e.g. its node)."""
+
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Tags:
+    """Tags learnt while the run trains (e.g. the batch size it settled on); a later record
+    with the same key overwrites the value."""
 
     tags: dict[str, str]
 
@@ -61,8 +69,10 @@ class Steps:
         return Steps(points)
 
 
-Record = Started | Text | Steps | Epoch | RunEnd
-RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (Started, Text, Steps, Epoch, RunEnd)}
+Record = Started | Tags | Text | Steps | Epoch | RunEnd
+RECORD_TYPES: dict[str, type] = {
+    cls.__name__: cls for cls in (Started, Tags, Text, Steps, Epoch, RunEnd)
+}
 
 
 @dataclass(frozen=True)

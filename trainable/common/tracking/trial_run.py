@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunTag
 
 from trainable.common.settings import TrackingSettings
 from trainable.common.tracking.client import (
@@ -38,6 +38,7 @@ from trainable.common.tracking.outbox import (
     RunSpec,
     Started,
     Steps,
+    Tags,
     Text,
     load_outbox,
     save_outbox,
@@ -54,6 +55,9 @@ class NullTrialRun:
     run_id = None
 
     def log_text(self, text: str, artifact_path: str) -> None:
+        pass
+
+    def set_tags(self, tags: dict[str, str]) -> None:
         pass
 
     def log_steps(self, step: int, metrics: dict[str, float]) -> None:
@@ -82,6 +86,10 @@ class TrialRun(NullTrialRun):
 
     def log_text(self, text: str, artifact_path: str) -> None:
         self._send(Text(text, artifact_path))
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Set (or overwrite) tags on the run."""
+        self._send(Tags(dict(tags)))
 
     def log_steps(self, step: int, metrics: dict[str, float]) -> None:
         """Metrics at a global optimizer ``step`` (MLflow ``step=step``), measured now."""
@@ -183,6 +191,8 @@ class TrialRun(NullTrialRun):
         match record:
             case Started(tags=tags):
                 mark_running(self.client, run_id, tags)
+            case Tags(tags=tags):
+                self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
             case Text(text=text, path=path):
                 self.client.log_text(run_id, text, path)
             case Steps(points=points):

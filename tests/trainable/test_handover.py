@@ -1,0 +1,87 @@
+"""Six trials through one reused Tune actor: the process's memory does not grow trial over trial.
+
+Each trial records its process id and resident memory when it starts and after ``train_fn``
+returned (``<storage.path>/handover/<n>.json``). One PID for all six proves Tune reused the
+actor; the memory each trial leaves behind must stay flat. The first trial is the warm-up
+(lazy imports, the tokenizer, allocator pools), so growth is measured from the second trial's
+end to the last one's. The tolerance is one trial's training state (fp32 weights, gradients and
+AdamW's two moments: 16 bytes a parameter): a trial that left its model and optimizer behind
+would add that much each time, four times over the measured trials. On a GPU the same holds for
+``torch.cuda.memory_allocated`` (what the Trainer holds), which must return to where it was.
+"""
+
+import gc
+import json
+import os
+
+import psutil
+import pytest
+import torch
+
+from tests.trainable.test_train import tiny_settings
+from trainable.common import ray_tune
+from trainable.data import prepare_data
+from trainable.model import RelationClassifier, build_model
+from trainable.train import METRIC, train_fn
+
+pytestmark = pytest.mark.slow
+TRIALS = 6
+MODEL = {"num_layers": 2, "hidden_size": 256, "num_heads": 4, "intermediate_size": 1024}
+
+
+def train_fn_measured(config, *, settings, **shared) -> None:
+    """``train_fn`` between two memory readings of this process."""
+    started = psutil.Process().memory_info().rss
+    cuda = torch.cuda.memory_allocated() if torch.cuda.is_available() else 0
+    train_fn(config, settings=settings, **shared)
+    folder = settings.storage.path / "handover"
+    folder.mkdir(parents=True, exist_ok=True)
+    reading = {
+        "pid": os.getpid(),
+        "rss_start": started,
+        "rss_end": psutil.Process().memory_info().rss,
+        "cuda_start": cuda,
+        "cuda_end": torch.cuda.memory_allocated() if torch.cuda.is_available() else 0,
+        "models_alive": sum(isinstance(o, RelationClassifier) for o in gc.get_objects()),
+        "tensor_bytes": sum(
+            o.numel() * o.element_size() for o in gc.get_objects() if isinstance(o, torch.Tensor)
+        ),
+    }
+    (folder / f"{len(list(folder.iterdir()))}.json").write_text(json.dumps(reading))
+
+
+def test_a_reused_actor_hands_over_clean_between_trials(raw_train, slice_dir, tmp_path):
+    folder = slice_dir(raw_train[:300], raw_train[300:380])
+    settings = tiny_settings(
+        folder, tmp_path,
+        model={"name_or_path": "scratch", "scratch": {**MODEL, "vocab_size": 2000}},
+        train={"learning_rate": 1e-3, "num_train_epochs": 1, "batch_size": 16},
+        storage={"path": str(tmp_path / "storage")},
+    )  # fmt: skip
+    data = prepare_data(settings)
+    cpus = os.cpu_count() or 1
+    ray_tune.start_ray(num_cpus=cpus)
+    tuner = ray_tune.build_tuner(
+        train_fn_measured, {"settings": settings, "data": data, "hooks": []}, {"cpu": cpus},
+        name="handover", storage_path=tmp_path / "results", metric=METRIC,
+        param_space={"learning_rate": ray_tune.grid([1e-3 * (i + 1) for i in range(TRIALS)])},
+        max_concurrent=1, reuse_actors=True,  # all CPUs per trial: one actor fits at a time
+    )  # fmt: skip
+    results = tuner.fit()
+    assert results.num_errors == 0 and results.num_terminated == TRIALS
+
+    readings = [
+        json.loads((settings.storage.path / "handover" / f"{i}.json").read_text())
+        for i in range(TRIALS)
+    ]
+    assert len({r["pid"] for r in readings}) == 1  # one process ran every trial
+    state_bytes = 16 * sum(p.numel() for p in build_model(
+        settings.model, data.tokenizer, data.num_labels).parameters())  # fmt: skip
+    assert [r["models_alive"] for r in readings] == [0] * TRIALS  # no trial's model survived
+    tensors = [r["tensor_bytes"] for r in readings]
+    assert max(tensors[1:]) - min(tensors[1:]) < state_bytes / 16, tensors  # < one weight copy
+    ends = [r["rss_end"] for r in readings]
+    print("rss at each trial's end (MB):", [round(e / 2**20) for e in ends],
+          "tolerance (MB):", round(state_bytes / 2**20))  # fmt: skip
+    assert max(ends[2:]) - ends[1] < state_bytes
+    assert {r["cuda_end"] - r["cuda_start"] for r in readings} == {0}
