@@ -39,18 +39,10 @@ from torch import nn
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench.klue_lengths import epoch_tokens, synthetic_batches  # noqa: E402
 from bench.peak_flops import peak_flops  # noqa: E402
+from bench.roberta_shape import NUM_LABELS, roberta_large_model  # noqa: E402
 from losses import build_criterion  # noqa: E402  (imports only torch)
 
 REPO = Path(__file__).resolve().parents[1]
-# klue/roberta-large's config.json on the Hugging Face hub (RobertaForMaskedLM, not downloaded
-# here): hidden 1024, 24 layers, 16 heads, FFN 4096, vocab 32000, 514 positions, one token type,
-# pad id 1, LayerNorm eps 1e-5. Our marker symbols (@ * & ^) are in its vocabulary already.
-NUM_LABELS = 30  # KLUE RE's relation_list.json
-ROBERTA_LARGE = {
-    "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
-    "intermediate_size": 4096, "vocab_size": 32000, "max_position_embeddings": 514,
-    "type_vocab_size": 1, "pad_token_id": 1, "layer_norm_eps": 1e-5,
-}  # fmt: skip
 
 
 @dataclass
@@ -86,32 +78,16 @@ class TokenCounter:
 
     def __init__(self, model: nn.Module) -> None:
         self.tokens = self.padded = 0
-        model.register_forward_pre_hook(self._count, with_kwargs=True)
+        self._hook = model.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def stop(self) -> None:
+        """Stop counting (the roberta-large model is reused across batch sizes)."""
+        self._hook.remove()
 
     def _count(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         if module.training:
             self.tokens += int(kwargs["attention_mask"].sum())
             self.padded += kwargs["input_ids"].numel()
-
-
-class EntityStartClassifier(nn.Module):
-    """trainable.model.RelationClassifier's entity_start head, restated here because that module
-    needs pydantic (a test checks both have the same parameters): the encoder states at the two
-    start markers, concatenated, then a two-layer MLP."""
-
-    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.encoder = encoder
-        hidden = encoder.config.hidden_size
-        self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(2 * hidden, hidden), nn.GELU(),
-            nn.Dropout(dropout), nn.Linear(hidden, num_labels),
-        )  # fmt: skip
-
-    def forward(self, input_ids, attention_mask, subject_pos, object_pos) -> torch.Tensor:
-        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        rows = torch.arange(states.shape[0], device=states.device)
-        return self.head(torch.cat([states[rows, subject_pos], states[rows, object_pos]], dim=-1))
 
 
 def layer_params(model: nn.Module) -> int:
@@ -124,16 +100,6 @@ def all_params(model: nn.Module) -> int:
 
 
 # ---------------------------------------------------------------- the two setups
-def roberta_large_model(device: str) -> EntityStartClassifier:
-    from transformers import RobertaConfig, RobertaModel
-
-    config = RobertaConfig(**ROBERTA_LARGE, attn_implementation="sdpa")
-    torch.manual_seed(0)
-    return EntityStartClassifier(RobertaModel(config, add_pooling_layer=False), NUM_LABELS).to(
-        device
-    )
-
-
 def run_plain_loop(model, args, batch_size: int) -> tuple[TokenCounter, float]:
     """Warm-up then timed steps of forward, ``ce``, backward, clip 1.0, AdamW (the Trainer's
     defaults), bf16 autocast when asked; seconds of the timed steps."""
@@ -158,7 +124,9 @@ def run_plain_loop(model, args, batch_size: int) -> tuple[TokenCounter, float]:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     _sync(args.device)
-    return counter, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    counter.stop()
+    return counter, seconds
 
 
 def run_quickstart(args, batch_size: int) -> tuple[nn.Module, TokenCounter, float]:

@@ -16,7 +16,7 @@ from transformers import BertConfig, BertModel
 
 from bench.klue_lengths import load_lengths, synthetic_batches
 from bench.peak_flops import cpu_peak, gpu_peak
-from bench.throughput import EntityStartClassifier
+from bench.roberta_shape import EntityStartClassifier
 from trainable.model import RelationClassifier
 
 REPO = Path(__file__).resolve().parents[1]
