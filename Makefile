@@ -78,6 +78,8 @@ bench: install
 	$(BIN)/python bench/losses.py
 	$(BIN)/python bench/trainable.py
 	$(BIN)/python bench/search_overhead.py
+	$(BIN)/python bench/throughput.py
+	PYTHON=$(BIN)/python bash bench/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
