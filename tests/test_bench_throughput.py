@@ -28,15 +28,17 @@ BLOCK_PROJECT_DEPS = (
 )
 
 
-def _run_quick(setup: str, tmp_path: Path) -> str:
+def _run_quick(setup: str, tmp_path: Path, klue_dir: Path) -> str:
     script = BLOCK_PROJECT_DEPS if setup == "roberta-large" else "import runpy, sys\n"
     script += (
         f"sys.argv = ['throughput.py', '--quick', '--setups', {setup!r}]\n"
         f"runpy.run_path({str(REPO / 'bench' / 'throughput.py')!r}, run_name='__main__')\n"
     )
+    env = {**os.environ, "KLUE_RE_DIR": str(klue_dir)}  # absolute: the run's cwd is tmp_path
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600
-    )
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -46,7 +48,7 @@ def _run_quick(setup: str, tmp_path: Path) -> str:
 )
 def test_quick_mode_prints_every_figure_positive(setup, tmp_path, klue_dir):
     """roberta-large's shape takes over a minute for two steps on 2 cores, hence slow."""
-    output = _run_quick(setup, tmp_path)
+    output = _run_quick(setup, tmp_path, klue_dir)
     assert f"== {setup} | cpu fp32 | batch 2" in output
     assert re.search(r"^params\s+[\d.]+ M all, [\d.]+ M in the transformer layers", output, re.M)
     for field in FIELDS:
