@@ -24,15 +24,11 @@ from transformers.utils import is_torch_tf32_available
 FUSED_ADAMW = "adamw_torch_fused"
 
 
-def has_cuda() -> bool:
-    return torch.cuda.is_available()
-
-
 def resolve_precision(precision: str) -> str:
     """``auto`` → bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
     if precision != "auto":
         return precision
-    if not has_cuda():
+    if not torch.cuda.is_available():
         return "fp32"
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
@@ -40,7 +36,7 @@ def resolve_precision(precision: str) -> str:
 def trainer_arguments(precision: str) -> dict[str, Any]:
     """The device's share of ``TrainingArguments``: precision, TF32, pinning, optimizer."""
     resolved = resolve_precision(precision)
-    cuda = has_cuda()
+    cuda = torch.cuda.is_available()
     return {
         "bf16": resolved == "bf16",
         "fp16": resolved == "fp16",

@@ -49,19 +49,28 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
 
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` with secret values and URL credentials replaced by ``***``."""
-    for value in secret_values(environ):
-        text = text.replace(value, MASK)
-    return _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text)
+    return _masked(text, secret_values(environ))
 
 
 def redact_tree(value: Any) -> Any:
-    """``redact`` applied to every string in nested dicts, lists and tuples (JSON documents)."""
+    """``redact`` applied to every string in nested dicts, lists and tuples (JSON documents);
+    the environment is read once for the whole tree."""
+    return _masked_tree(value, secret_values())
+
+
+def _masked(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text)
+
+
+def _masked_tree(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        return _masked(value, secrets)
     if isinstance(value, Mapping):
-        return {key: redact_tree(item) for key, item in value.items()}
+        return {key: _masked_tree(item, secrets) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_tree(item) for item in value]
+        return [_masked_tree(item, secrets) for item in value]
     return value
 
 
