@@ -25,15 +25,18 @@ from trainable.common.directions import is_better
 OPTUNA_STUDY = "optuna.db"  # beside the sweep: every trial's state and per-epoch values
 
 
-def build_searcher(config: SweepConfig, experiment_dir: Path) -> SelectionScoreOptunaSearch:
-    """TPE over the define-by-run space, warm-started, its study in ``optuna.db``."""
+def build_searcher(
+    config: SweepConfig, experiment_dir: Path, sampler: optuna.samplers.BaseSampler | None = None
+) -> SelectionScoreOptunaSearch:
+    """TPE over the define-by-run space, warm-started, its study in ``optuna.db``. ``sampler``
+    replaces TPE (the search-efficiency bench runs random search through the same searcher)."""
     search = config.search
     return SelectionScoreOptunaSearch(
         space=DefineByRun(search.space),
         metric=search.metric,
         mode=search.mode,
         points_to_evaluate=search.warm_start or None,
-        sampler=tpe_sampler(search.seed),
+        sampler=sampler or tpe_sampler(search.seed),
         storage=study_storage(experiment_dir / OPTUNA_STUDY),
         study_name=config.experiment.name,
         planned_epochs=config.train.num_train_epochs,
