@@ -15,7 +15,7 @@ export KLUE_RE_DIR
 # and raylets to the machine's network address even for a local ray.init().
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
-.PHONY: install test test-fast lint format quickstart seed-question train dashboard bench clean
+.PHONY: install test test-fast lint format quickstart seed-question train dashboard bench bench-search clean
 
 install: $(STAMP)
 
@@ -78,6 +78,12 @@ bench: install
 	$(BIN)/python bench/losses.py
 	$(BIN)/python bench/trainable.py
 	$(BIN)/python bench/search_overhead.py
+
+## Random search vs TPE, each with and without ASHA, at the same compute (README "Search
+## efficiency"): about an hour on 2 cores; BENCH_ARGS=--quick runs it in minutes.
+BENCH_ARGS ?=
+bench-search: install
+	$(BIN)/python bench/search_efficiency.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
