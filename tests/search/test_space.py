@@ -94,7 +94,8 @@ def test_max_epochs_follows_the_space(epochs):
 
 def test_tpe_models_the_results_after_a_third_of_the_sweep():
     """Optuna's fixed 10 random trials left the quickstart's 8 all random: now its 3 warm starts
-    are the random start and TPE samples trials 4 to 8 (the same seed's random draws before)."""
+    are the random start and, one trial at a time, TPE samples trials 4 to 8 (the same seed's
+    random draws before)."""
     assert [startup_trials(n) for n in (1, 8, 10, 15, 30, 48, 200)] == [3, 3, 3, 5, 10, 10, 10]
     config = load_sweep_config(REPO / "configs/quickstart.yaml")
     random_draws = sampled_trials(config, 8, optuna.samplers.RandomSampler(config.search.seed))
