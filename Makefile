@@ -80,7 +80,7 @@ bench: install
 	$(BIN)/python bench/search_overhead.py
 
 ## Random search vs TPE, each with and without ASHA, at the same compute (README "Search
-## efficiency"): about an hour on 2 cores; BENCH_ARGS=--quick runs it in minutes.
+## efficiency"): about 40 minutes on 2 cores; BENCH_ARGS=--quick runs it in about 5.
 BENCH_ARGS ?=
 bench-search: install
 	$(BIN)/python bench/search_efficiency.py $(BENCH_ARGS)
