@@ -15,7 +15,7 @@ export KLUE_RE_DIR
 # and raylets to the machine's network address even for a local ray.init().
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
-.PHONY: install test test-fast lint format quickstart seed-question train dashboard bench clean
+.PHONY: install test test-fast lint format quickstart seed-question train dashboard bench bench-search clean
 
 install: $(STAMP)
 
@@ -80,6 +80,12 @@ bench: install
 	$(BIN)/python bench/search_overhead.py
 	$(BIN)/python bench/throughput.py
 	PYTHON=$(BIN)/python bash bench/gpu_check.sh
+
+## Random search vs TPE, each with and without ASHA, at the same compute (README "Search
+## efficiency"): about 40 minutes on 2 cores; BENCH_ARGS=--quick runs it in about 5.
+BENCH_ARGS ?=
+bench-search: install
+	$(BIN)/python bench/search_efficiency.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

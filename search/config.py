@@ -36,9 +36,15 @@ class SearchSettings(Section):
         description="selection-split metric the search optimizes; its direction (max for "
         "scores, min for ce_loss) comes from trainable.common.directions",
     )
-    num_samples: PositiveInt = Field(8, description="trials in the sweep")
+    num_samples: PositiveInt = Field(
+        8,
+        description="trials in the sweep; a third of them (3 to 10, warm starts included) are "
+        "sampled at random before TPE models the results",
+    )
     max_concurrent: PositiveInt = Field(
-        1, description="trials at once (~ GPUs); more concurrency makes TPE closer to random"
+        1,
+        description="trials at once (~ GPUs); above 1, TPE's constant liar keeps concurrent "
+        "trials apart, yet each trial is sampled knowing fewer results",
     )
     seed: int = Field(0, description="seeds the TPE sampler")
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)

@@ -104,22 +104,45 @@ def _tuner(
     tracking: NullSweepTracking,
     resume: bool,
 ):
-    resources = {"cpu": config.resources.cpu, "gpu": config.resources.gpu}
     if resume:  # a larger search.num_samples than saved extends the sweep (_sweep_state)
         return ray_tune.restore_tuner(
-            experiment_dir, train_fn, shared, resources, num_samples=config.search.num_samples
-        )
+            experiment_dir, train_fn, shared, _resources(config),
+            num_samples=config.search.num_samples,
+        )  # fmt: skip
+    callbacks = [*tracking.callbacks(), ray_tune.Progress("sweep")]
+    return sweep_tuner(config, experiment_dir, shared, callbacks=callbacks)
+
+
+def sweep_tuner(
+    config: SweepConfig,
+    experiment_dir: Path,
+    shared: dict[str, Any],
+    *,
+    callbacks: Sequence[Any] = (),
+    sampler: Any = None,
+    stop: Any = None,
+    num_samples: int | None = None,
+):
+    """A new sweep's Tuner: ``train_fn`` under Optuna (``search.searcher``) and the configured
+    scheduler. ``bench/search_efficiency.py`` builds its runs here too, so it measures the sweep
+    as it runs: it swaps the ``sampler``, ``stop``s at a compute budget and allows more trials
+    (``num_samples``) than the config's, which still sizes TPE's random start."""
     search = config.search
     return ray_tune.build_tuner(
-        train_fn, shared, resources,
+        train_fn, shared, _resources(config),
         name=config.experiment.name, storage_path=config.storage.path, metric=search.metric,
-        num_samples=search.num_samples, max_concurrent=search.max_concurrent,
-        search_alg=searcher.build_searcher(config, experiment_dir),
+        num_samples=num_samples or search.num_samples, max_concurrent=search.max_concurrent,
+        search_alg=searcher.build_searcher(config, experiment_dir, sampler),
         scheduler=searcher.build_scheduler(config),
         max_failures=config.failure.max_retries,
-        callbacks=[*tracking.callbacks(), ray_tune.Progress("sweep")],
+        callbacks=list(callbacks),
         reuse_actors=True,
+        stop=stop,
     )  # fmt: skip
+
+
+def _resources(config: SweepConfig) -> dict[str, float]:
+    return {"cpu": config.resources.cpu, "gpu": config.resources.gpu}
 
 
 def _keep_one_checkpoint_per_trial(results: Any, config: SweepConfig, experiment_dir: Path) -> int:

@@ -23,17 +23,25 @@ from search.optuna_space import DefineByRun
 from trainable.common.directions import is_better
 
 OPTUNA_STUDY = "optuna.db"  # beside the sweep: every trial's state and per-epoch values
+# Trials sampled at random before TPE models the results (the warm-start points count among
+# them): a third of the sweep within these bounds. Optuna's fixed 10 left a sweep of 10 trials
+# or fewer (the quickstart's 8) all random; from 30 trials on it is still 10 (production: 10
+# of 48). bench/search_efficiency.py measures it (README, "Search efficiency").
+STARTUP_FLOOR, STARTUP_CAP = 3, 10
 
 
-def build_searcher(config: SweepConfig, experiment_dir: Path) -> SelectionScoreOptunaSearch:
-    """TPE over the define-by-run space, warm-started, its study in ``optuna.db``."""
+def build_searcher(
+    config: SweepConfig, experiment_dir: Path, sampler: optuna.samplers.BaseSampler | None = None
+) -> SelectionScoreOptunaSearch:
+    """TPE over the define-by-run space, warm-started, its study in ``optuna.db``. ``sampler``
+    replaces TPE (the search-efficiency bench runs random search through the same searcher)."""
     search = config.search
     return SelectionScoreOptunaSearch(
         space=DefineByRun(search.space),
         metric=search.metric,
         mode=search.mode,
         points_to_evaluate=search.warm_start or None,
-        sampler=tpe_sampler(search.seed),
+        sampler=sampler or sweep_sampler(config),
         storage=study_storage(experiment_dir / OPTUNA_STUDY),
         study_name=config.experiment.name,
         planned_epochs=config.train.num_train_epochs,
@@ -53,11 +61,40 @@ def build_scheduler(config: SweepConfig) -> TrialScheduler:
     )
 
 
-def tpe_sampler(seed: int) -> optuna.samplers.TPESampler:
-    """TPE with grouped multivariate modelling: Optuna's mode for conditional spaces."""
+def sweep_sampler(config: SweepConfig) -> optuna.samplers.TPESampler:
+    """TPE as the sweep runs it: startup scaled to ``num_samples``, the constant liar on when
+    trials run side by side."""
+    search = config.search
+    return tpe_sampler(
+        search.seed,
+        startup_trials=startup_trials(search.num_samples),
+        constant_liar=search.max_concurrent > 1,
+    )
+
+
+def startup_trials(num_samples: int) -> int:
+    """How many trials are sampled at random before TPE models the results: about a third of
+    the sweep, at least ``STARTUP_FLOOR`` and at most ``STARTUP_CAP`` (Optuna's default)."""
+    return min(STARTUP_CAP, max(STARTUP_FLOOR, num_samples // 3))
+
+
+def tpe_sampler(
+    seed: int, *, startup_trials: int = STARTUP_CAP, constant_liar: bool = False
+) -> optuna.samplers.TPESampler:
+    """TPE with grouped multivariate modelling: Optuna's mode for conditional spaces.
+
+    ``constant_liar`` counts trials still running as bad results, so concurrent trials are not
+    sampled next to each other; set explicitly because Optuna's default changed between major
+    versions (on in Optuna 5, off before)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            multivariate=True,
+            group=True,
+            n_startup_trials=startup_trials,
+            constant_liar=constant_liar,
+        )
 
 
 def study_storage(path: Path) -> optuna.storages.BaseStorage:

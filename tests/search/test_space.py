@@ -7,7 +7,7 @@ import pytest
 
 from search.config import load_sweep_config
 from search.optuna_space import DefineByRun
-from search.searcher import tpe_sampler
+from search.searcher import startup_trials, sweep_sampler, tpe_sampler
 from search.space import describe
 from tests.helpers import REPO
 
@@ -29,9 +29,10 @@ OWNERS = {
 }
 
 
-def sampled_trials(config, count=300):
+def sampled_trials(config, count=300, sampler=None):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=tpe_sampler(config.search.seed))
+    sampler = sampler or tpe_sampler(config.search.seed)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
     for point in config.search.warm_start:
         study.enqueue_trial(point)
     declare = DefineByRun(config.search.space)
@@ -89,3 +90,27 @@ def test_max_epochs_follows_the_space(epochs):
         REPO / "configs/quickstart.yaml", [f"search.space.num_train_epochs={epochs}"]
     )
     assert config.max_epochs() in (5, 4)
+
+
+def test_tpe_models_the_results_after_a_third_of_the_sweep():
+    """Optuna's fixed 10 random trials left the quickstart's 8 all random: now its 3 warm starts
+    are the random start and, one trial at a time, TPE samples trials 4 to 8 (the same seed's
+    random draws before)."""
+    assert [startup_trials(n) for n in (1, 8, 10, 15, 30, 48, 200)] == [3, 3, 3, 5, 10, 10, 10]
+    config = load_sweep_config(REPO / "configs/quickstart.yaml")
+    random_draws = sampled_trials(config, 8, optuna.samplers.RandomSampler(config.search.seed))
+    swept = sampled_trials(config, 8, sweep_sampler(config))
+    same = [a.params == b.params for a, b in zip(random_draws, swept, strict=True)]
+    assert same == [True] * 3 + [False] * 5
+
+
+@pytest.mark.parametrize("concurrent", [1, 2])
+def test_the_constant_liar_is_on_when_trials_run_side_by_side(concurrent):
+    """The liar shares each running trial's TPE-sampled values through the study (Optuna's
+    ``tpe:relative_params`` attributes), so the next trial is not sampled right next to it."""
+    config = load_sweep_config(
+        REPO / "configs/quickstart.yaml", [f"search.max_concurrent={concurrent}"]
+    )
+    trials = sampled_trials(config, 8, sweep_sampler(config))
+    shared = [t for t in trials if any(k.startswith("tpe:relative_params") for k in t.system_attrs)]
+    assert bool(shared) == (concurrent > 1)

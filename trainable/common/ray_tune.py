@@ -158,12 +158,14 @@ def build_tuner(
     max_failures: int = 0,
     callbacks: Sequence[tune.Callback] = (),
     reuse_actors: bool = False,
+    stop: tune.Stopper | None = None,
 ) -> tune.Tuner:
     """A Tuner over ``trainable`` (``shared`` reaches every trial through Ray's object store).
 
     One checkpoint is kept per trial, the best by ``metric`` (Tune also keeps the latest, which
     a retry resumes from); ``max_failures`` retries a failed trial from it. ``reuse_actors``
-    keeps a process for the next trial: no torch/transformers re-import."""
+    keeps a process for the next trial: no torch/transformers re-import. ``stop`` ends trials
+    or the whole run early (the search-efficiency bench stops at a compute budget)."""
     return tune.Tuner(
         _with_resources(trainable, shared, resources),
         param_space=param_space or {},
@@ -188,6 +190,7 @@ def build_tuner(
             ),
             failure_config=tune.FailureConfig(max_failures=max_failures),
             callbacks=list(callbacks),
+            stop=stop,
             verbose=1,
         ),
     )
