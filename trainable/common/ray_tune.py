@@ -142,6 +142,36 @@ class Progress(tune.Callback):
         )
 
 
+class KeepBestCheckpoint(tune.Callback):
+    """Deletes a trial's other checkpoints as soon as it finishes. While it runs, Tune keeps its
+    best checkpoint and its latest (a retry resumes from the latest); a finished trial needs
+    only its best, so a long sweep's folder grows by one checkpoint per finished trial instead
+    of two. An errored trial keeps both: ``--resume`` restarts it from its latest. By the time
+    Tune calls ``on_trial_complete`` it has registered the trial's last checkpoint."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        best = best_checkpoint_dir(trial, self.metric)
+        if best is None or not best.is_dir():  # nothing registered, or storage not on this disk
+            return
+        for folder in best.parent.glob("checkpoint_*"):
+            if folder != best:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def best_checkpoint_dir(trial: Trial, metric: str) -> Path | None:
+    """The folder of ``trial``'s best checkpoint by ``metric`` among those Tune keeps (what
+    ``ResultGrid`` reads as ``best_checkpoints``); None before any was registered."""
+    kept = trial.run_metadata.checkpoint_manager.best_checkpoint_results
+    scored = [result for result in kept if result.checkpoint and metric in result.metrics]
+    if not scored:
+        return None
+    pick = max if direction(metric) == "max" else min
+    return Path(pick(scored, key=lambda result: result.metrics[metric]).checkpoint.path)
+
+
 def build_tuner(
     trainable: Callable[..., None],
     shared: dict[str, Any],
@@ -163,7 +193,8 @@ def build_tuner(
     """A Tuner over ``trainable`` (``shared`` reaches every trial through Ray's object store).
 
     One checkpoint is kept per trial, the best by ``metric`` (Tune also keeps the latest, which
-    a retry resumes from); ``max_failures`` retries a failed trial from it. ``reuse_actors``
+    a retry resumes from, until the trial finishes: ``KeepBestCheckpoint``); ``max_failures``
+    retries a failed trial from it. ``reuse_actors``
     keeps a process for the next trial: no torch/transformers re-import. ``stop`` ends trials
     or the whole run early (the search-efficiency bench stops at a compute budget)."""
     return tune.Tuner(
@@ -189,7 +220,7 @@ def build_tuner(
                 checkpoint_score_order=direction(metric),
             ),
             failure_config=tune.FailureConfig(max_failures=max_failures),
-            callbacks=list(callbacks),
+            callbacks=[*callbacks, KeepBestCheckpoint(metric)],
             stop=stop,
             verbose=1,
         ),
