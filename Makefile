@@ -15,7 +15,7 @@ export KLUE_RE_DIR
 # and raylets to the machine's network address even for a local ray.init().
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
-.PHONY: install test test-fast lint format quickstart seed-question train dashboard bench bench-search clean
+.PHONY: install test test-fast lint format quickstart seed-question train dashboard bench bench-search bench-trials clean
 
 install: $(STAMP)
 
@@ -86,6 +86,11 @@ bench: install
 BENCH_ARGS ?=
 bench-search: install
 	$(BIN)/python bench/search_efficiency.py $(BENCH_ARGS)
+
+## 200 short trials on one driver against a real MLflow server (README "Benchmarks"): memory,
+## disk, Optuna's suggestion time and per-trial overhead; about 15 minutes on 2 cores.
+bench-trials: install
+	$(BIN)/python bench/many_trials.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
