@@ -138,6 +138,7 @@ def sweep_tuner(
         callbacks=list(callbacks),
         reuse_actors=True,
         stop=stop,
+        prune_ended=True,
     )  # fmt: skip
 
 
@@ -147,9 +148,9 @@ def _resources(config: SweepConfig) -> dict[str, float]:
 
 def _keep_one_checkpoint_per_trial(results: Any, config: SweepConfig, experiment_dir: Path) -> int:
     """Delete every checkpoint but the best of each finished trial (Tune also keeps the latest
-    for fault tolerance; ``ray_tune.KeepBestCheckpoint`` already pruned most as they ended, this
-    catches the rest, e.g. trials of a driver killed mid-callback); an errored trial keeps its
-    latest, which ``--resume`` restarts from.
+    for fault tolerance; ``ray_tune.KeepBestCheckpoint`` pruned most as they ended, this catches
+    the last few, and those of a resumed driver); an errored trial keeps its latest, which
+    ``--resume`` restarts from.
     Folders of trials the sweep no longer knows (started just before a killed driver's last
     state save, re-run after resume) go too. Returns the sweep folder's size in bytes."""
     known = {Path(result.path) for result in results if result.path}

@@ -162,7 +162,7 @@ def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, p
         storage_path=plan.storage_path, metric=metric,
         param_space={"index": ray_tune.grid(list(range(len(jobs))))},
         max_concurrent=plan.max_concurrent, reuse_actors=True,
-        callbacks=[ray_tune.Progress("confirmation")],
+        callbacks=[ray_tune.Progress("confirmation")], prune_ended=True,
     )  # fmt: skip
     try:
         results = ray_tune.fit(tuner, len(jobs))

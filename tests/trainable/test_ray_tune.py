@@ -3,45 +3,55 @@ reports (no model: what is tested is which checkpoint folders Tune and we keep).
 
 import json
 import tempfile
+import time
 from pathlib import Path
 
 from trainable.common import ray_tune
 
 SCORES = [1.0, 3.0, 2.0]  # the best checkpoint (epoch 2) is not the latest (epoch 3)
+WAIT_S = 300  # Tune saves its state every 10 s or more; the pruning rides on those saves
+
+
+def checkpoints(folder: Path) -> list[str]:
+    return sorted(c.name for c in folder.glob("checkpoint_*"))
 
 
 def report_scores(config: dict, experiment_dir: Path) -> None:
-    """First write down what the other trials' folders hold now, then report ``SCORES``."""
+    """Wait until every trial that ended before this one holds one checkpoint (or give up at
+    ``WAIT_S``), write down what they hold, then report ``SCORES``."""
     mine = f"{ray_tune.TRIAL_FOLDER_PREFIX}{ray_tune.trial_id()}"
-    others = {
-        folder.name: sorted(c.name for c in folder.glob("checkpoint_*"))
+    ended = [
+        folder
         for folder in experiment_dir.glob(f"{ray_tune.TRIAL_FOLDER_PREFIX}*")
-        if folder.name != mine
-    }
+        if folder.name != mine and checkpoints(folder)
+    ]
+    deadline = time.monotonic() + WAIT_S
+    while any(len(checkpoints(f)) > 1 for f in ended) and time.monotonic() < deadline:
+        time.sleep(0.5)
     seen = experiment_dir.parent / "seen"
     seen.mkdir(exist_ok=True)
-    (seen / f"{mine}.json").write_text(json.dumps(others))
+    (seen / f"{mine}.json").write_text(json.dumps({f.name: checkpoints(f) for f in ended}))
     for epoch, score in enumerate(SCORES, start=1):
         with tempfile.TemporaryDirectory() as checkpoint:
             (Path(checkpoint) / "epoch").write_text(str(epoch))
             ray_tune.report({"epoch": epoch, "micro_f1": score}, Path(checkpoint))
 
 
-def test_a_finished_trial_keeps_only_its_best_checkpoint_before_the_next_starts(tmp_path):
+def test_an_ended_trial_is_pruned_to_its_best_checkpoint_while_the_sweep_goes_on(tmp_path):
     experiment_dir = tmp_path / "results" / "retention"
     ray_tune.start_ray()
     tuner = ray_tune.build_tuner(
         report_scores, {"experiment_dir": experiment_dir}, {"cpu": 1},
         name="retention", storage_path=tmp_path / "results", metric="micro_f1",
-        param_space={"run": ray_tune.grid([0, 1])}, max_concurrent=1,
+        param_space={"run": ray_tune.grid([0, 1])}, max_concurrent=1, prune_ended=True,
     )  # fmt: skip
     results = tuner.fit()
     assert results.num_errors == 0 and results.num_terminated == 2
 
     seen = [json.loads(f.read_text()) for f in sorted((tmp_path / "results" / "seen").iterdir())]
-    second = [view for view in seen if any(view.values())]
-    # While the second trial ran, the first (finished) held its best checkpoint and nothing else;
-    # Tune alone would also have kept the latest, checkpoint_000002.
+    second = [view for view in seen if view]
+    # While the second trial ran, the first (ended) came down to its best checkpoint; Tune
+    # alone keeps the latest too (checkpoint_000002) until the experiment ends.
     assert len(second) == 1 and list(second[0].values()) == [["checkpoint_000001"]]
-    for trial in results:
-        assert [c.name for c in Path(trial.path).glob("checkpoint_*")] == ["checkpoint_000001"]
+    (first,) = second[0]
+    assert checkpoints(experiment_dir / first) == ["checkpoint_000001"]

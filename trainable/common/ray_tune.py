@@ -143,22 +143,34 @@ class Progress(tune.Callback):
 
 
 class KeepBestCheckpoint(tune.Callback):
-    """Deletes a trial's other checkpoints as soon as it finishes. While it runs, Tune keeps its
-    best checkpoint and its latest (a retry resumes from the latest); a finished trial needs
-    only its best, so a long sweep's folder grows by one checkpoint per finished trial instead
-    of two. An errored trial keeps both: ``--resume`` restarts it from its latest. By the time
-    Tune calls ``on_trial_complete`` it has registered the trial's last checkpoint."""
+    """Deletes a finished trial's other checkpoints soon after it ends. While a trial runs, Tune
+    keeps its best checkpoint and its latest (a retry resumes from the latest); a finished trial
+    needs only its best, so a long sweep's folder grows by one checkpoint per finished trial
+    instead of two. An errored trial keeps both: ``--resume`` restarts it from its latest.
+
+    Not at once: until a state save made after the trial ended has reached storage, Tune's saved
+    state (what ``--resume`` restores after a killed driver) still says RUNNING, resuming from
+    the latest checkpoint. Tune calls ``get_state`` at each state save (every 10 s or more),
+    after writing the trials' states and before uploading them, so a folder is deleted at the
+    second save after its trial ended. By the time Tune calls ``on_trial_complete`` it has
+    registered the trial's last checkpoint."""
 
     def __init__(self, metric: str) -> None:
         self.metric = metric
+        self._ended: list[Path] = []  # queued since the last state save
+        self._saved: list[Path] = []  # queued before it: their trials' end is saved
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         best = best_checkpoint_dir(trial, self.metric)
         if best is None or not best.is_dir():  # nothing registered, or storage not on this disk
             return
-        for folder in best.parent.glob("checkpoint_*"):
-            if folder != best:
-                shutil.rmtree(folder, ignore_errors=True)
+        self._ended += [folder for folder in best.parent.glob("checkpoint_*") if folder != best]
+
+    def get_state(self) -> None:
+        for folder in self._saved:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._saved, self._ended = self._ended, []
+        return None  # nothing to restore: after a resume the driver's final clean-up prunes
 
 
 def best_checkpoint_dir(trial: Trial, metric: str) -> Path | None:
@@ -189,12 +201,13 @@ def build_tuner(
     callbacks: Sequence[tune.Callback] = (),
     reuse_actors: bool = False,
     stop: tune.Stopper | None = None,
+    prune_ended: bool = False,
 ) -> tune.Tuner:
     """A Tuner over ``trainable`` (``shared`` reaches every trial through Ray's object store).
 
     One checkpoint is kept per trial, the best by ``metric`` (Tune also keeps the latest, which
-    a retry resumes from, until the trial finishes: ``KeepBestCheckpoint``); ``max_failures``
-    retries a failed trial from it. ``reuse_actors``
+    a retry resumes from, until the trial has ended: ``prune_ended`` adds ``KeepBestCheckpoint``
+    for sweeps of many trials); ``max_failures`` retries a failed trial from it. ``reuse_actors``
     keeps a process for the next trial: no torch/transformers re-import. ``stop`` ends trials
     or the whole run early (the search-efficiency bench stops at a compute budget)."""
     return tune.Tuner(
@@ -220,7 +233,7 @@ def build_tuner(
                 checkpoint_score_order=direction(metric),
             ),
             failure_config=tune.FailureConfig(max_failures=max_failures),
-            callbacks=[*callbacks, KeepBestCheckpoint(metric)],
+            callbacks=[*callbacks, *([KeepBestCheckpoint(metric)] if prune_ended else [])],
             stop=stop,
             verbose=1,
         ),
