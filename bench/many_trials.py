@@ -8,8 +8,9 @@ hundred KLUE examples, 1–2 epochs, a tiny encoder, ``max_concurrent: 2``) with
 
 - When the driver prints that the ``--measure-at``-th and the last trial ended: the driver
   process's resident memory (and that of every process under it: Ray and the trial workers),
-  the sweep folder's size, and the checkpoint folders of trials that ended before that one
-  (a finished trial must hold exactly one: checkpoints are pruned as trials end).
+  the sweep folder's size, and how many checkpoint folders the trials that ended before that
+  one hold (one once pruned; the last few ended may still hold Tune's two, see
+  ``ray_tune.KeepBestCheckpoint``).
 - After the sweep: MLflow's child runs (exactly one per trial id, none left RUNNING), Optuna's
   time to suggest a trial given the first ``--measure-at`` and all trials (TPE alone, in memory;
   and from the sweep's own SQLite study), and the per-trial overhead: the trial slots' time not
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import optuna
@@ -43,7 +45,7 @@ from trainable.common.tracking.client import TRIAL_ID_TAG, tracking_client  # no
 REPO = Path(__file__).resolve().parents[1]
 NAME = "many-trials"
 SLOTS = 2  # trials at a time (max_concurrent), one CPU each
-ENDED = re.compile(r"^sweep: trial (\w+) (ended|errored) \| (\d+) of (\d+) trials ended")
+ENDED = re.compile(r"sweep: trial (\w+) (ended|errored) \| (\d+) of (\d+) trials ended")
 SHORT_TRIALS = [
     "data.train_subsample={examples}", "data.dev_subsample=100", "data.max_length=96",
     "model.scratch.num_layers=1", "model.scratch.hidden_size=64", "model.scratch.num_heads=2",
@@ -68,10 +70,12 @@ def snapshot(driver: psutil.Process, experiment_dir: Path, ended_before: list[st
         "driver_rss_mb": driver.memory_info().rss / 2**20,
         "tree_rss_mb": sum(_rss(process) for process in tree) / 2**20,
         "disk_mb": folder_bytes(experiment_dir) / 2**20,
-        "checkpoints_of_ended": [
-            len(list((experiment_dir / f"trial_{trial}").glob("checkpoint_*")))
-            for trial in ended_before
-        ],
+        "checkpoints_of_ended": dict(
+            Counter(
+                len(list((experiment_dir / f"trial_{trial}").glob("checkpoint_*")))
+                for trial in ended_before
+            )
+        ),
     }
 
 
@@ -101,11 +105,13 @@ def run_sweep(args: argparse.Namespace, workdir: Path, tracking_uri: str) -> dic
     driver = psutil.Process(sweep.pid)
     for line in sweep.stdout:
         log.write(line)
-        match = ENDED.match(line)
+        match = ENDED.search(line)  # Ray's log lines share the stream: a prefix is possible
         if not match:
             continue
         count = int(match.group(3))
         if count in (args.measure_at, args.trials):
+            if sweep.poll() is not None:
+                sys.exit(f"the driver exited before it could be measured: {workdir / 'sweep.log'}")
             # Tune calls a trial's end callbacks in turn: those of every trial before this
             # one have run (pruning included), this one's may still be running.
             snapshots[count] = snapshot(driver, experiment_dir, list(ended))
@@ -117,6 +123,11 @@ def run_sweep(args: argparse.Namespace, workdir: Path, tracking_uri: str) -> dic
     log.close()
     if sweep.wait() != 0:
         sys.exit(f"the sweep failed; its output: {workdir / 'sweep.log'}")
+    if set(snapshots) != {args.measure_at, args.trials}:
+        sys.exit(
+            f"the driver's progress lines never said trial {args.measure_at} or {args.trials} "
+            f"ended (has their format changed?); its output: {workdir / 'sweep.log'}"
+        )
     return {
         "wall_s": wall,
         "snapshots": snapshots,

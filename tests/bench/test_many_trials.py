@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -15,14 +17,22 @@ pytestmark = pytest.mark.slow
 TRIALS, EARLY = 12, 4
 
 
-def test_every_trial_is_one_finished_run_and_ended_trials_keep_one_checkpoint(tmp_path, klue_dir):
+def test_every_trial_is_one_finished_run_and_no_ended_trial_holds_more_than_two_checkpoints(
+    tmp_path, klue_dir
+):
     figures_file = tmp_path / "figures.json"
     command = [
         sys.executable, "bench/many_trials.py", "--trials", str(TRIALS),
         "--measure-at", str(EARLY), "--examples", "200", "--json", str(figures_file),
     ]  # fmt: skip
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1500)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    bench = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, start_new_session=True)  # fmt: skip
+    try:
+        output, _ = bench.communicate(timeout=1500)
+    finally:  # the driver, Ray and the MLflow server are in the bench's session: stop them all
+        if bench.poll() is None:
+            os.killpg(bench.pid, signal.SIGKILL)
+    assert bench.returncode == 0, output[-4000:]
     figures = json.loads(figures_file.read_text())
 
     assert figures["child_runs"] == TRIALS  # none duplicated, none missing
@@ -31,9 +41,11 @@ def test_every_trial_is_one_finished_run_and_ended_trials_keep_one_checkpoint(tm
     assert len(figures["ended_order"]) == TRIALS  # no trial errored
     for count in (EARLY, TRIALS):
         snapshot = figures["snapshots"][str(count)]
-        # Every trial that ended before this one was already down to its best checkpoint.
-        assert snapshot["checkpoints_of_ended"] == [1] * (count - 1)
+        # Never more than Tune's two (best and latest) per ended trial; pruning to one is
+        # tests/trainable/test_ray_tune.py's to prove, on a trial whose last epoch was worse.
+        held = {int(n): trials for n, trials in snapshot["checkpoints_of_ended"].items()}
+        assert set(held) <= {1, 2} and sum(held.values()) == count - 1
         assert snapshot["driver_rss_mb"] > 0 and snapshot["disk_mb"] > 0
     assert set(figures["suggest_s"]) == {str(EARLY), str(TRIALS), f"{TRIALS} (SQLite)"}
     assert all(seconds > 0 for seconds in figures["suggest_s"].values())
-    assert figures["overhead_s_per_trial"]["steady"] < figures["wall_s"]
+    assert 0 < figures["trial_s_median"] < figures["wall_s"]
