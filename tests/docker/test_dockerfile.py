@@ -99,8 +99,10 @@ def test_torch_is_the_locked_version_from_the_cuda_index():
     build_args = _build_args(DOCKERFILE)
     assert build_args["TORCH_VERSION"] == pyproject_pin("torch") == lock_pin("torch")
     assert re.fullmatch(r"cu\d{3}", build_args["TORCH_CUDA"])
+    # The index is a build argument (tests/docker builds from a local copy), PyTorch's by default.
+    assert build_args["TORCH_INDEX"] == "https://download.pytorch.org/whl"
     installs = " ".join(_arguments(DOCKERFILE, "RUN"))
-    assert '--index-url "https://download.pytorch.org/whl/${TORCH_CUDA}"' in installs
+    assert '--index-url "${TORCH_INDEX}/${TORCH_CUDA}"' in installs
     assert '"torch==${TORCH_VERSION}+${TORCH_CUDA}"' in installs
 
 
