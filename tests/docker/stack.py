@@ -110,7 +110,8 @@ def listeners() -> list[str]:
 
 
 def is_loopback(address: str) -> bool:
-    host = address.rsplit(":", 1)[0].strip("[]")
+    """127.0.0.0/8 or ::1; Ray's gRPC servers show IPv4 as mapped IPv6 ([::ffff:127.0.0.1])."""
+    host = address.rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
     return host.startswith("127.") or host == "::1"
 
 
