@@ -191,6 +191,21 @@ def test_the_image_ships_the_secret_check(path):
     assert check[0][-2].endswith("check-secrets.sh")
 
 
+def _environment(path) -> dict[str, str]:
+    words = " ".join(_arguments(path, "ENV")).split()
+    return dict(word.split("=", 1) for word in words)
+
+
+@pytest.mark.parametrize("path", [DOCKERFILE, MLFLOW_DOCKERFILE], ids=lambda p: p.name)
+def test_no_image_reports_usage_to_a_vendor(path):
+    """A cluster's traffic is its own: MLflow's telemetry is off in both images, Ray's usage
+    stats in the Ray image."""
+    environment = _environment(path)
+    assert environment.get("MLFLOW_DISABLE_TELEMETRY") == "true"
+    if path == DOCKERFILE:
+        assert environment.get("RAY_USAGE_STATS_ENABLED") == "0"
+
+
 def test_the_mlflow_image_ships_the_bootstrap():
     copies = [arguments.split() for arguments in _arguments(MLFLOW_DOCKERFILE, "COPY")]
     assert ["--chmod=0755", "mlflow_bootstrap.py", "/usr/local/bin/mlflow-bootstrap"] in copies
