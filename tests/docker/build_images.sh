@@ -20,7 +20,8 @@ mkdir -p "$logs"
 
 # The tags docker-compose.yml gives the images it builds.
 image_of() { sed -n "/^  $1:/,/^  [a-z]/s/^    image: *//p" "$repo/docker/docker-compose.yml" | head -1; }
-ray_image=$(sed -n 's/^  image: *\(klue-loss-sweep:[^ ]*\)$/\1/p' "$repo/docker/docker-compose.yml")
+# The Ray image is the CPU stack's (docker-compose.cpu.yml): the same Dockerfile with TORCH_CUDA=cpu.
+ray_image=$(sed -n 's/^  image: *\(klue-loss-sweep:[^ ]*\)$/\1/p' "$repo/docker/docker-compose.cpu.yml")
 mlflow_image=$(image_of mlflow)
 
 build() { # name log-name docker-build-arguments...

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.docker.helpers import COMPOSE, dev_tool
+from tests.docker.helpers import COMPOSE, COMPOSE_CPU, dev_tool
 from tests.helpers import REPO, write_klue_slice
 
 OVERRIDE = REPO / "tests" / "docker" / "compose.loopback.yml"
@@ -61,9 +61,11 @@ def write_slice(folder: Path, klue_dir: Path, train: list[dict]) -> Path:
 
 
 def compose(env_file: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """The Compose CLI of the dev extras on the two files, this project name and env file."""
+    """The Compose CLI of the dev extras on the CPU stack's files and the loopback override,
+    with this project name and env file."""
     command = [
-        dev_tool("docker-compose"), "-p", PROJECT, "-f", str(COMPOSE), "-f", str(OVERRIDE),
+        dev_tool("docker-compose"), "-p", PROJECT, "-f", str(COMPOSE), "-f", str(COMPOSE_CPU),
+        "-f", str(OVERRIDE),
         "--env-file", str(env_file), *args,
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
