@@ -3,7 +3,8 @@
 # on top of the stand-in bases (tests/docker/standins/build.sh), with the tags
 # docker/docker-compose.yml uses. torch is the CPU build (TORCH_CUDA=cpu) from a loopback copy of
 # the index (tests/docker/torch_index.py): PyTorch's index cannot be reached from these machines.
-# Images of ours that a new build replaced (left untagged) are removed.
+# Images of ours that a new build replaced (left untagged), and build cache it did not use, are
+# removed.
 #
 #   tests/docker/build_images.sh
 set -euo pipefail
@@ -51,3 +52,6 @@ build "$ray_image" ray -f "$repo/docker/Dockerfile" --build-arg TORCH_CUDA=cpu \
     --build-arg "TORCH_INDEX=http://127.0.0.1:$port" "$repo"
 build "$mlflow_image" mlflow -f "$repo/docker/mlflow.Dockerfile" "$repo/docker"
 docker image prune --force --filter "label=$label" >/dev/null
+# Build cache that this build did not use: under vfs each entry is a whole file system (a rebuilt
+# Ray image leaves about 10 GB behind). What the build used stays, so the next build hits it.
+docker builder prune --force --filter unused-for=10m >/dev/null

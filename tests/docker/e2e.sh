@@ -21,9 +21,23 @@ mkdir -p "$DOCKER_TEST_LOGS"
 rm -f "$DOCKER_TEST_LOGS/timings.json"
 started=$SECONDS
 
+# The vfs driver keeps a full copy of the file system per layer and per container: a cold data
+# root grows to about 28 GB and a warm run adds about 8 GB while the stack is up. Say so now
+# rather than fail with ENOSPC halfway through a build.
+require_free_gb() { # folder gigabytes
+    local free_gb
+    free_gb=$(df -P -BG "$1" | awk 'NR == 2 { sub("G", "", $4); print $4 }')
+    if [ "$free_gb" -lt "$2" ]; then
+        echo "make docker-test: $1 has $free_gb GB free; it needs $2 GB (vfs copies images whole)" >&2
+        exit 1
+    fi
+}
+
 own_daemon=0
 if ! timeout 10 docker version >/dev/null 2>&1; then
     own_daemon=1
+    data_root=${DOCKER_TEST_DATA_ROOT:-/var/lib/klue-docker-test}
+    if [ -d "$data_root" ]; then require_free_gb "$data_root" 15; else require_free_gb "$(dirname "$data_root")" 40; fi
     DOCKER_HOST=$(tests/docker/dockerd.sh socket)
     export DOCKER_HOST
     trap 'tests/docker/dockerd.sh stop "$namespace"' EXIT
