@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the project's two images from docker/Dockerfile and docker/mlflow.Dockerfile, unchanged,
-# on top of the stand-in bases (tests/docker/standins/build.sh), with the tags
-# docker/docker-compose.yml uses. torch is the CPU build (TORCH_CUDA=cpu) from a loopback copy of
+# on top of the stand-in bases (tests/docker/standins/build.sh), with the tags of the CPU stack
+# (docker-compose.yml + docker-compose.cpu.yml). torch is the CPU build (TORCH_CUDA=cpu) from a loopback copy of
 # the index (tests/docker/torch_index.py): PyTorch's index cannot be reached from these machines.
 # Images of ours that a new build replaced (left untagged), and build cache it did not use, are
 # removed.
