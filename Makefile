@@ -15,7 +15,7 @@ export KLUE_RE_DIR
 # and raylets to the machine's network address even for a local ray.init().
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
-.PHONY: install test test-fast lint format quickstart seed-question train dashboard bench bench-search bench-trials clean
+.PHONY: install test test-fast lint format quickstart seed-question train dashboard bench bench-search bench-trials docker-test clean
 
 install: $(STAMP)
 
@@ -91,6 +91,12 @@ bench-search: install
 ## disk, Optuna's suggestion time and per-trial overhead; about 15 minutes on 2 cores.
 bench-trials: install
 	$(BIN)/python bench/many_trials.py $(BENCH_ARGS)
+
+## The Docker cluster launch for real (tests/docker/e2e.sh, as root): stand-in base images, both
+## images from docker/, compose up on loopback, the security checks, a 2-trial sweep through
+## `ray job submit`, the report, down -v. Starts (and stops) its own dockerd when none answers.
+docker-test: install
+	bash tests/docker/e2e.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

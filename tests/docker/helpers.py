@@ -17,6 +17,7 @@ from tests.helpers import REPO
 
 DOCKER = REPO / "docker"
 COMPOSE = DOCKER / "docker-compose.yml"
+COMPOSE_CPU = DOCKER / "docker-compose.cpu.yml"
 ENV_EXAMPLE = DOCKER / ".env.example"
 DOCKERFILE = DOCKER / "Dockerfile"
 MLFLOW_DOCKERFILE = DOCKER / "mlflow.Dockerfile"

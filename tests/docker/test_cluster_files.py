@@ -41,9 +41,19 @@ def _image_is_the_project_image(image: str) -> bool:
     return image.rsplit("/", 1)[-1] == f"klue-loss-sweep:{project_version()}"
 
 
+class _ComposeTagsLoader(yaml.SafeLoader):
+    """Safe YAML that also reads Docker Compose's merge tags (``!reset``, ``!override``), which
+    override files such as docker-compose.cpu.yml use (the Compose CLI checks their meaning)."""
+
+
+for _tag in ("!reset", "!override"):
+    _ComposeTagsLoader.add_constructor(_tag, lambda loader, node: None)
+
+
 @pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_yaml_file_parses(path):
-    documents = [document for document in yaml.safe_load_all(path.read_text()) if document]
+    text = path.read_text()
+    documents = [document for document in yaml.load_all(text, _ComposeTagsLoader) if document]
     assert documents, f"{path} holds no YAML document"
 
 

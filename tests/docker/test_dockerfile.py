@@ -99,8 +99,10 @@ def test_torch_is_the_locked_version_from_the_cuda_index():
     build_args = _build_args(DOCKERFILE)
     assert build_args["TORCH_VERSION"] == pyproject_pin("torch") == lock_pin("torch")
     assert re.fullmatch(r"cu\d{3}", build_args["TORCH_CUDA"])
+    # The index is a build argument (tests/docker builds from a local copy), PyTorch's by default.
+    assert build_args["TORCH_INDEX"] == "https://download.pytorch.org/whl"
     installs = " ".join(_arguments(DOCKERFILE, "RUN"))
-    assert '--index-url "https://download.pytorch.org/whl/${TORCH_CUDA}"' in installs
+    assert '--index-url "${TORCH_INDEX}/${TORCH_CUDA}"' in installs
     assert '"torch==${TORCH_VERSION}+${TORCH_CUDA}"' in installs
 
 
@@ -187,6 +189,21 @@ def test_the_image_ships_the_secret_check(path):
     assert check, f"{path.name} does not install check-secrets"
     assert "--chmod=0755" in check[0]
     assert check[0][-2].endswith("check-secrets.sh")
+
+
+def _environment(path) -> dict[str, str]:
+    words = " ".join(_arguments(path, "ENV")).split()
+    return dict(word.split("=", 1) for word in words)
+
+
+@pytest.mark.parametrize("path", [DOCKERFILE, MLFLOW_DOCKERFILE], ids=lambda p: p.name)
+def test_no_image_reports_usage_to_a_vendor(path):
+    """A cluster's traffic is its own: MLflow's telemetry is off in both images, Ray's usage
+    stats in the Ray image."""
+    environment = _environment(path)
+    assert environment.get("MLFLOW_DISABLE_TELEMETRY") == "true"
+    if path == DOCKERFILE:
+        assert environment.get("RAY_USAGE_STATS_ENABLED") == "0"
 
 
 def test_the_mlflow_image_ships_the_bootstrap():

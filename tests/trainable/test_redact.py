@@ -2,8 +2,10 @@
 write (configs, MLflow params/tags/notes/artifacts, outbox files, error lines)."""
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,52 @@ def test_the_sweep_run_params_and_note_are_redacted(tmp_path, planted):
     assert logged.data.params["data.dir"] == "/mnt/***"
     assert planted not in logged.data.tags["mlflow.note.content"]
     assert "login *** refused" in logged.data.tags["mlflow.note.content"]
+
+
+class _VanishingEnviron(Mapping):
+    """An environment from which a variable disappears between listing its name and reading
+    its value, as os.environ does when another thread unsets it (MLflow's telemetry thread
+    unsets ``_MLFLOW_TELEMETRY_SESSION_ID`` at start-up while a trial redacts). Like os.environ
+    it is a ``Mapping``: its ``items()`` and ``get`` read through ``__getitem__``."""
+
+    def __init__(self, **variables: str) -> None:
+        self._names = list(variables)
+        self._values = {k: v for k, v in variables.items() if k != "_VANISHED_TOKEN"}
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def test_a_variable_unset_while_redacting_is_skipped_not_an_error():
+    environ = _VanishingEnviron(_VANISHED_TOKEN="gone-before-read", API_TOKEN="still-here-123")
+    assert redact("a still-here-123 b", environ) == "a *** b"
+
+
+def _imports_then_reports_telemetry(extra_env: dict[str, str]) -> str:
+    """Imports the driver in a fresh process outside pytest (MLflow turns telemetry off by
+    itself under pytest or CI variables) and prints whether MLflow's telemetry is off."""
+    ci_names = {"PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS", "MLFLOW_DISABLE_TELEMETRY"}
+    env = {k: v for k, v in os.environ.items() if k not in ci_names} | extra_env
+    code = (
+        "import search.run, search.report, trainable.common.tracking\n"
+        "from mlflow.telemetry.client import get_telemetry_client\n"
+        "from mlflow.telemetry.utils import is_telemetry_disabled\n"
+        "print(is_telemetry_disabled(), get_telemetry_client() is None)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=300, check=True,
+    )  # fmt: skip
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_mlflow_telemetry_is_off_unless_the_user_turns_it_on():
+    """Runs send nothing to MLflow's vendor: a cluster's only MLflow traffic is its server."""
+    assert _imports_then_reports_telemetry({}) == "True True"
+    assert _imports_then_reports_telemetry({"MLFLOW_DISABLE_TELEMETRY": "false"}) == "False False"

@@ -39,12 +39,14 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """The values to mask: those of secret-looking variables, longest first (so a secret that
     contains another is masked whole)."""
     environ = os.environ if environ is None else environ
-    values = {
-        value
-        for name, value in environ.items()
-        if looks_secret(name) and len(value) >= MIN_MASKED_LENGTH
-    }
-    return sorted(values, key=len, reverse=True)
+    # Names first, then .get: other threads change os.environ while we read it (MLflow's
+    # telemetry thread unsets its session variable), and .items() raises KeyError for a name
+    # that vanished between the two reads.
+    values = {environ.get(name) for name in list(environ) if looks_secret(name)}
+    return sorted(
+        (value for value in values if value and len(value) >= MIN_MASKED_LENGTH),
+        key=len, reverse=True,
+    )  # fmt: skip
 
 
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
