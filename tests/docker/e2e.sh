@@ -36,6 +36,13 @@ require_free_gb() { # folder gigabytes
 own_daemon=0
 if ! timeout 10 docker version >/dev/null 2>&1; then
     own_daemon=1
+    for tool in dockerd /usr/bin/docker; do
+        command -v "$tool" >/dev/null || {
+            echo "make docker-test: no Docker daemon answers and $tool is missing" \
+                "(Debian: apt-get install docker.io)" >&2
+            exit 1
+        }
+    done
     data_root=${DOCKER_TEST_DATA_ROOT:-/var/lib/klue-docker-test}
     if [ -d "$data_root" ]; then require_free_gb "$data_root" 15; else require_free_gb "$(dirname "$data_root")" 40; fi
     DOCKER_HOST=$(tests/docker/dockerd.sh socket)

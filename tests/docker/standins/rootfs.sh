@@ -14,6 +14,10 @@ tag=$2
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 root=$(mktemp -d "${TMPDIR:-/tmp}/klue-rootfs-$suite.XXXXXX")
 trap 'rm -rf "$root"' EXIT
+command -v debootstrap >/dev/null || {
+    echo "rootfs.sh: debootstrap is not installed (Debian: apt-get install debootstrap)" >&2
+    exit 1
+}
 
 debootstrap --variant=minbase --include=ca-certificates,python3,python3-venv \
     "$suite" "$root" "$mirror" >"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
