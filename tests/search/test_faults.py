@@ -121,7 +121,8 @@ def test_a_killed_driver_resumes_without_rerunning_or_orphaned_runs(small):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     command = sweep_command(
         folder, tmp_path, store, "killed",
-        "search.num_samples=5",  # killed after 2: trials run before the kill and after it "search.max_concurrent=1", "search.scheduler.type=none",
+        # Killed after 2 of 5 trials: some trials run before the kill and some after it.
+        "search.num_samples=5", "search.max_concurrent=1", "search.scheduler.type=none",
         "search.space.num_train_epochs.int=[1, 1]",
     )  # fmt: skip
     client = MlflowClient(store)

@@ -1,7 +1,7 @@
 """End to end: python -m search.run on real KLUE slices, a real local Ray and a real MLflow server.
 
-The resume test interrupts a sweep of 5 (Ctrl-C) once two trials have finished, resumes it, and counts:
-every trial ran once, and MLflow holds exactly one finished child run per trial.
+The resume test interrupts a sweep of 5 (Ctrl-C) once two trials have finished, resumes it, and
+counts: every trial ran once, and MLflow holds exactly one finished child run per trial.
 """
 
 import hashlib
