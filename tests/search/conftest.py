@@ -9,6 +9,8 @@ worker nodes under ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``; Ray's own
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -17,11 +19,11 @@ from tests.helpers import METRIC, REPO, REVIEWED_EXPERIMENT, sweep_command, writ
 NODE_NAMES = ("node_a", "node_b")
 
 
-@pytest.fixture
-def two_node_cluster():
+@contextmanager
+def started_two_node_cluster() -> Iterator[tuple]:
     """A head that runs no trials (as the compose head) and two 1-CPU worker nodes, each with
-    a custom resource named after it. Yields ``(cluster, {name: node})``; the test process does
-    not join it (the driver under test does, through ``ray.address``)."""
+    a custom resource named after it: ``(cluster, {name: node})``; the test process does not
+    join it (the driver under test does, through ``ray.address``)."""
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
@@ -31,6 +33,21 @@ def two_node_cluster():
         yield cluster, nodes
     finally:
         cluster.shutdown()
+
+
+@pytest.fixture
+def two_node_cluster():
+    """A cluster of its own (``started_two_node_cluster``), for a test that changes it."""
+    with started_two_node_cluster() as started:
+        yield started
+
+
+@pytest.fixture(scope="class")
+def shared_two_node_cluster():
+    """One cluster for a class of tests that leave it as they found it (their drivers come and
+    go): starting a cluster costs tens of seconds on 2 cores. Shut down when the class ends."""
+    with started_two_node_cluster() as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

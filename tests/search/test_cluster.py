@@ -32,84 +32,91 @@ def cluster_sweep(folder, tmp_path, server, cluster, experiment, *extra):
     )  # fmt: skip
 
 
-def test_trials_run_on_both_nodes_and_reach_the_server(
-    raw_train, slice_dir, tmp_path, mlflow_server, two_node_cluster
-):
-    cluster, nodes = two_node_cluster
-    folder = slice_dir(raw_train[:400], raw_train[400:480])
-    experiment = f"cluster-{uuid.uuid4().hex[:6]}"
-    command = cluster_sweep(
-        folder, tmp_path, mlflow_server, cluster, experiment,
-        "search.num_samples=4", "search.max_concurrent=2",
-        "search.space.num_train_epochs.int=[2, 2]",
-    )  # fmt: skip
-    done = run_in_repo(command)
-    assert done.returncode == 0, done.stderr[-4000:]
+class TestOnOneCluster:
+    """Tests that leave the cluster as they found it share one (``shared_two_node_cluster``):
+    the refusals first, then the sweep; the node-loss test below kills a node of its own."""
 
-    parents, children = sweep_runs(MlflowClient(mlflow_server), experiment)
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
-    ran_on = {c.data.tags["ray.node_id"] for c in children}
-    assert ran_on == {node.node_id for node in nodes.values()}
-    for child in children:
-        steps = [m.step for m in MlflowClient(mlflow_server).get_metric_history(
-            child.info.run_id, "micro_f1")]  # fmt: skip
-        assert steps == [1, 2]
+    def test_a_local_tracking_store_is_refused_on_a_multi_node_cluster(
+        self, raw_train, slice_dir, tmp_path, shared_two_node_cluster
+    ):
+        cluster, _ = shared_two_node_cluster
+        folder = slice_dir(raw_train[:200], raw_train[200:240])
+        store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        done = run_in_repo(
+            cluster_sweep(folder, tmp_path, store, cluster, "local-store"), timeout=300
+        )
+        assert done.returncode == 2, done.stderr[-3000:]
+        line = done.stderr.strip().splitlines()[-1]
+        words = ("error:", "tracking.uri", store, "local to this machine", "cannot reach")
+        assert all(word in line for word in words)
+        assert not trial_folders(tmp_path / "results" / "local-store")
 
+    def test_a_trial_larger_than_any_node_is_refused(
+        self, raw_train, slice_dir, tmp_path, shared_two_node_cluster
+    ):
+        """2 CPUs in all, but a trial (one bundle) must fit on one node of 1 CPU."""
+        cluster, _ = shared_two_node_cluster
+        folder = slice_dir(raw_train[:200], raw_train[200:240])
+        command = cluster_sweep(folder, tmp_path, "", cluster, "too-big", "resources.cpu=2")
+        done = run_in_repo(command, timeout=300)
+        assert done.returncode == 2, done.stderr[-3000:]
+        words = ("resources.cpu", "2 CPU", "largest node", "has 1")
+        assert any(all(w in line for w in words) for line in done.stderr.splitlines())
 
-def test_a_local_tracking_store_is_refused_on_a_multi_node_cluster(
-    raw_train, slice_dir, tmp_path, two_node_cluster
-):
-    cluster, _ = two_node_cluster
-    folder = slice_dir(raw_train[:200], raw_train[200:240])
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    done = run_in_repo(cluster_sweep(folder, tmp_path, store, cluster, "local-store"), timeout=300)
-    assert done.returncode == 2, done.stderr[-3000:]
-    line = done.stderr.strip().splitlines()[-1]
-    words = ("error:", "tracking.uri", store, "local to this machine", "cannot reach")
-    assert all(word in line for word in words)
-    assert not trial_folders(tmp_path / "results" / "local-store")
+    @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
+    def test_storage_the_nodes_cannot_see_is_refused(
+        self, raw_train, slice_dir, tmp_path, mlflow_server, shared_two_node_cluster
+    ):
+        """The driver runs in its own mount namespace with a private tmpfs over ``storage.path``:
+        exactly a driver whose results folder is a local disk the worker machines do not share."""
+        cluster, _ = shared_two_node_cluster
+        folder = slice_dir(raw_train[:200], raw_train[200:240])
+        storage = tmp_path / "results"
+        storage.mkdir()
+        command = cluster_sweep(folder, tmp_path, mlflow_server, cluster, "private-storage")
+        # The driver writes into its own tmpfs; the nodes see the empty folder beneath it.
+        private = f'mount -t tmpfs private-results "{storage}" && exec "$0" "$@"'
+        done = run_in_repo(
+            ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", private, *command],
+            timeout=300,
+        )
+        if "unshare failed" in done.stderr or "mount: " in done.stderr:
+            message = f"no private mount namespace here: {done.stderr.strip()[:200]}"
+            if os.environ.get("CI") == "true":  # CI machines allow it: the guarantee must be proven
+                pytest.fail(message)
+            pytest.skip(message)
+        assert done.returncode == 2, done.stderr[-3000:]
+        node_ids = [
+            line.split("node ")[1][:12] for line in done.stderr.splitlines() if "node " in line
+        ]
+        assert f"storage.path: {storage} is not shared: node " in done.stderr
+        assert "does not see the files the driver writes there" in done.stderr
+        assert len(set(node_ids)) == 2  # each worker node is named
+        assert list(storage.iterdir()) == []  # nothing reached the shared folder
 
+    def test_trials_run_on_both_nodes_and_reach_the_server(
+        self, raw_train, slice_dir, tmp_path, mlflow_server, shared_two_node_cluster
+    ):
+        cluster, nodes = shared_two_node_cluster
+        folder = slice_dir(raw_train[:400], raw_train[400:480])
+        experiment = f"cluster-{uuid.uuid4().hex[:6]}"
+        command = cluster_sweep(
+            folder, tmp_path, mlflow_server, cluster, experiment,
+            "search.num_samples=4", "search.max_concurrent=2",
+            "search.space.num_train_epochs.int=[2, 2]",
+        )  # fmt: skip
+        done = run_in_repo(command)
+        assert done.returncode == 0, done.stderr[-4000:]
 
-def test_a_trial_larger_than_any_node_is_refused(raw_train, slice_dir, tmp_path, two_node_cluster):
-    """2 CPUs in all, but a trial (one bundle) must fit on one node of 1 CPU."""
-    cluster, _ = two_node_cluster
-    folder = slice_dir(raw_train[:200], raw_train[200:240])
-    command = cluster_sweep(folder, tmp_path, "", cluster, "too-big", "resources.cpu=2")
-    done = run_in_repo(command, timeout=300)
-    assert done.returncode == 2, done.stderr[-3000:]
-    words = ("resources.cpu", "2 CPU", "largest node", "has 1")
-    assert any(all(w in line for w in words) for line in done.stderr.splitlines())
-
-
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
-def test_storage_the_nodes_cannot_see_is_refused(
-    raw_train, slice_dir, tmp_path, mlflow_server, two_node_cluster
-):
-    """The driver runs in its own mount namespace with a private tmpfs over ``storage.path``:
-    exactly a driver whose results folder is a local disk the worker machines do not share."""
-    cluster, _ = two_node_cluster
-    folder = slice_dir(raw_train[:200], raw_train[200:240])
-    storage = tmp_path / "results"
-    storage.mkdir()
-    command = cluster_sweep(folder, tmp_path, mlflow_server, cluster, "private-storage")
-    # The driver writes into its own tmpfs; the nodes see the empty folder beneath it.
-    private = f'mount -t tmpfs private-results "{storage}" && exec "$0" "$@"'
-    done = run_in_repo(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", private, *command],
-        timeout=300,
-    )
-    if "unshare failed" in done.stderr or "mount: " in done.stderr:
-        message = f"no private mount namespace here: {done.stderr.strip()[:200]}"
-        if os.environ.get("CI") == "true":  # CI machines allow it: the guarantee must be proven
-            pytest.fail(message)
-        pytest.skip(message)
-    assert done.returncode == 2, done.stderr[-3000:]
-    node_ids = [line.split("node ")[1][:12] for line in done.stderr.splitlines() if "node " in line]
-    assert f"storage.path: {storage} is not shared: node " in done.stderr
-    assert "does not see the files the driver writes there" in done.stderr
-    assert len(set(node_ids)) == 2  # each worker node is named
-    assert list(storage.iterdir()) == []  # nothing reached the shared folder
+        parents, children = sweep_runs(MlflowClient(mlflow_server), experiment)
+        assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+        assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+        ran_on = {c.data.tags["ray.node_id"] for c in children}
+        assert ran_on == {node.node_id for node in nodes.values()}
+        for child in children:
+            steps = [m.step for m in MlflowClient(mlflow_server).get_metric_history(
+                child.info.run_id, "micro_f1")]  # fmt: skip
+            assert steps == [1, 2]
 
 
 def test_a_node_lost_mid_trial_resumes_on_the_other_node(

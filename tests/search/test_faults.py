@@ -121,7 +121,8 @@ def test_a_killed_driver_resumes_without_rerunning_or_orphaned_runs(small):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     command = sweep_command(
         folder, tmp_path, store, "killed",
-        "search.num_samples=8", "search.max_concurrent=1", "search.scheduler.type=none",
+        # Killed after 2 of 5 trials: some trials run before the kill and some after it.
+        "search.num_samples=5", "search.max_concurrent=1", "search.scheduler.type=none",
         "search.space.num_train_epochs.int=[1, 1]",
     )  # fmt: skip
     client = MlflowClient(store)
@@ -137,9 +138,9 @@ def test_a_killed_driver_resumes_without_rerunning_or_orphaned_runs(small):
     assert done.returncode == 0, done.stderr[-3000:]
     parents, children = sweep_runs(client, "killed")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert len(children) == 8 and {c.info.status for c in children} == {"FINISHED"}
+    assert len(children) == 5 and {c.info.status for c in children} == {"FINISHED"}
     trial_dirs = trial_folders(tmp_path / "results" / "killed")
-    assert len(trial_dirs) == 8
+    assert len(trial_dirs) == 5
     for trial_dir in trial_dirs:
         lines = (trial_dir / "result.json").read_text().strip().splitlines()
         assert len(lines) == 1  # no finished trial ran again

@@ -23,15 +23,24 @@ from trainable.common.settings import TrialSettings
 from trainable.common.yaml_config import load_config
 
 
-@pytest.mark.slow
-def test_unconfirmed_report_names_the_argmax_winner_and_counts_trials(swept):
-    tmp_path, store, overrides = swept
+@pytest.fixture(scope="module")
+def unconfirmed(swept):
+    """``search.report --confirm 0`` on the swept sweep, run once: the tests of its files read
+    the same output (a report without confirmation does not depend on what ran after it)."""
+    tmp_path, _, overrides = swept
     out = tmp_path / "out"
     done = subprocess.run(
         report_command(overrides, "--out", str(out), "--confirm", "0"),
         cwd=REPO, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
+    return out
+
+
+@pytest.mark.slow
+def test_unconfirmed_report_names_the_argmax_winner_and_counts_trials(swept, unconfirmed):
+    _, store, _ = swept
+    out = unconfirmed
     assert {p.name for p in out.iterdir()} >= {
         "report.md", "report.html", "trials.csv", "best_config.yaml", "plots",
     }  # fmt: skip
@@ -120,13 +129,9 @@ def test_confirmation_retrains_top_criteria_and_ce_on_paired_seeds_and_reuses_th
 
 
 @pytest.mark.slow
-def test_best_config_validates_and_runs(swept):
-    tmp_path, _, overrides = swept
-    out = tmp_path / "out-best"
-    done = subprocess.run(report_command(overrides, "--out", str(out), "--confirm", "0"),
-                          cwd=REPO, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    best = out / "best_config.yaml"
+def test_best_config_validates_and_runs(swept, unconfirmed):
+    tmp_path, _, _ = swept
+    best = unconfirmed / "best_config.yaml"
     settings = load_config(best, TrialSettings)
     assert settings.tracking.parent_run_id is None
     run = subprocess.run(
@@ -140,12 +145,8 @@ def test_best_config_validates_and_runs(swept):
 
 @pytest.mark.slow
 @needs_chromium
-def test_html_renders_in_headless_chromium_with_winner_and_every_plot(swept, tmp_path):
-    sweep_tmp, _, overrides = swept
-    out = sweep_tmp / "out-html"
-    done = subprocess.run(report_command(overrides, "--out", str(out), "--confirm", "0"),
-                          cwd=REPO, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_html_renders_in_headless_chromium_with_winner_and_every_plot(unconfirmed, tmp_path):
+    out = unconfirmed
     # Instrument a copy: after load, record every image's decoded size on <body>.
     page = tmp_path / "page.html"
     probe = (

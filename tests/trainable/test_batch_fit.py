@@ -103,13 +103,14 @@ def test_out_of_memory_at_batch_one_fails_once_and_tune_does_not_train_it_again(
     hook = OutOfMemoryAbove(fits=0, count_dir=str(tmp_path / "oom"))
     results = run_one_trial(
         train_fn_counted, {"criterion": "ce"}, settings, prepare_data(settings), "oom",
-        tmp_path / "results", max_failures=2, hooks=[hook],
+        tmp_path / "results", max_failures=1, hooks=[hook],
     )  # fmt: skip
     error = str(results[0].error)
     assert "BatchTooLargeError: out of GPU memory even at per-device batch 1" in error
     assert ooms(tmp_path / "oom") == [32, 16, 8, 4, 2, 1]  # one search, in the first attempt
-    # Tune 2.60 retries every error; each of its 2 retries ended at once with the same error.
-    assert len(list((settings.storage.path / "attempts").iterdir())) == 3
+    # Tune 2.60 retries every error; its retry ended at once with the same error (one retry shows
+    # it as well as more: each starts a new trial process, tens of seconds on 2 cores).
+    assert len(list((settings.storage.path / "attempts").iterdir())) == 2
 
     (run,) = client.search_runs([client.get_experiment_by_name("oom").experiment_id])
     assert run.info.status == "FAILED"

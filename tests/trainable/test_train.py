@@ -9,6 +9,7 @@ failed one too) stops its system-metrics monitor.
 import contextlib
 import io
 import json
+import os
 import re
 import threading
 import uuid
@@ -19,10 +20,11 @@ from mlflow.tracking import MlflowClient
 
 from tests.faults import FailAfterEpoch
 from tests.helpers import run_one_trial
+from trainable.common import ray_tune
 from trainable.common.settings import TrialSettings
 from trainable.common.tracking.system_metrics import THREAD_NAME
 from trainable.data import prepare_data
-from trainable.train import train_fn
+from trainable.train import METRIC, train_fn
 
 pytestmark = pytest.mark.slow
 TINY = {
@@ -147,26 +149,46 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     assert [attempt["threads_left"] for attempt in attempts] == [[], []]
 
 
+# The rung test's trials: (num_train_epochs, schedule_epochs); None: the trial's own count.
+SCHEDULES = {"1 of 3": (1, 3), "3 of 3": (3, 3), "1 of 1": (1, None)}
+
+
+def train_fn_scheduled(config, **shared) -> None:
+    """``train_fn`` on one of ``SCHEDULES`` (warmup 0.2: the first epoch's rate is past it)."""
+    epochs, schedule = SCHEDULES[config["schedule"]]
+    sampled = {"num_train_epochs": epochs, "schedule_epochs": schedule, "warmup_ratio": 0.2}
+    train_fn(sampled, **shared)
+
+
 def test_trials_differing_only_in_epochs_meet_a_rung_at_the_same_schedule_point(
     raw_train, slice_dir, tmp_path
 ):
     """The sweep gives every trial a schedule spanning its largest epoch count, so a 1-epoch and
     a 3-epoch trial are at the same learning rate, with the same scores, after epoch 1."""
     folder = slice_dir(raw_train[:400], raw_train[400:500])
-
-    def epoch_one(epochs: int, schedule: int | None) -> dict:
-        settings = tiny_settings(folder, tmp_path)
-        settings.train.schedule_epochs = schedule
-        results = run_one_trial(
-            train_fn, {"num_train_epochs": epochs, "warmup_ratio": 0.2}, settings,
-            prepare_data(settings), f"schedule-{epochs}-{schedule}", tmp_path / "results",
-        )  # fmt: skip
-        frame = results[0].metrics_dataframe
+    settings = tiny_settings(folder, tmp_path)
+    data = prepare_data(settings)
+    # The three trials run one after another in one reused process, as a sweep's trials do
+    # (each trial seeds itself): one trial process to start instead of three.
+    cpus = os.cpu_count() or 1
+    ray_tune.start_ray(num_cpus=cpus)
+    tuner = ray_tune.build_tuner(
+        train_fn_scheduled, {"settings": settings, "data": data, "hooks": []}, {"cpu": cpus},
+        name="schedule", storage_path=tmp_path / "results", metric=METRIC,
+        param_space={"schedule": ray_tune.grid(list(SCHEDULES))},
+        max_concurrent=1, reuse_actors=True,
+    )  # fmt: skip
+    results = tuner.fit()
+    assert results.num_errors == 0 and results.num_terminated == len(SCHEDULES)
+    first_epoch = {}
+    for result in results:
+        epochs = SCHEDULES[result.config["schedule"]][0]
+        frame = result.metrics_dataframe
         assert frame["epoch"].tolist() == list(range(1, epochs + 1))  # stops at its own count
-        return frame.iloc[0].to_dict()
+        first_epoch[result.config["schedule"]] = frame.iloc[0].to_dict()
 
-    short, long = epoch_one(1, schedule=3), epoch_one(3, schedule=3)
+    short, long = first_epoch["1 of 3"], first_epoch["3 of 3"]
     assert short["lr"] == pytest.approx(long["lr"]) and short["lr"] > 0
     assert short["micro_f1"] == long["micro_f1"] and short["ce_loss"] == long["ce_loss"]
-    own_schedule = epoch_one(1, schedule=None)  # what the sweep did before: already annealed
+    own_schedule = first_epoch["1 of 1"]  # what the sweep did before: already annealed
     assert own_schedule["lr"] < 0.1 * short["lr"]
