@@ -140,6 +140,25 @@ def run_one_trial(
 ):
     """``trainable`` as one Tune trial on a local loopback Ray, built as every run of ours is
     (``ray_tune.build_tuner``); ``options``: ``hooks`` for the trial, ``max_failures``."""
+    return run_trials(trainable, sampled, settings, data, name, storage_path, **options)
+
+
+def run_trials_on_one_actor(
+    trainable, param_space: dict, settings, data, name: str, storage_path: Path
+):
+    """One trial per grid value of ``param_space``, one after another in one reused process, as
+    a sweep's trials run: one trial process to start, not one per trial."""
+    return run_trials(
+        trainable, param_space, settings, data, name, storage_path,
+        max_concurrent=1, reuse_actors=True,  # all CPUs per trial: one actor fits at a time
+    )  # fmt: skip
+
+
+def run_trials(
+    trainable, param_space: dict, settings, data, name: str, storage_path: Path, **options
+):
+    """``trainable`` over ``param_space``, each trial given every CPU; ``options`` go to
+    ``ray_tune.build_tuner``, ``hooks`` to the trials."""
     from trainable.common import ray_tune  # Ray loads only in the tests that train
     from trainable.train import METRIC
 
@@ -148,7 +167,7 @@ def run_one_trial(
     shared = {"settings": settings, "data": data, "hooks": list(options.pop("hooks", ()))}
     tuner = ray_tune.build_tuner(
         trainable, shared, {"cpu": cpus}, name=name, storage_path=storage_path, metric=METRIC,
-        param_space=sampled, **options,
+        param_space=param_space, **options,
     )  # fmt: skip
     return tuner.fit()
 

@@ -23,11 +23,12 @@ import psutil
 import pytest
 import torch
 
+from tests.helpers import run_trials_on_one_actor
 from tests.trainable.test_train import tiny_settings
 from trainable.common import ray_tune
 from trainable.data import prepare_data
 from trainable.model import RelationClassifier, build_model
-from trainable.train import METRIC, train_fn
+from trainable.train import train_fn
 
 pytestmark = pytest.mark.slow
 TRIALS = 6
@@ -72,15 +73,10 @@ def test_a_reused_actor_hands_over_clean_between_trials(raw_train, slice_dir, tm
         storage={"path": str(tmp_path / "storage")},
     )  # fmt: skip
     data = prepare_data(settings)
-    cpus = os.cpu_count() or 1
-    ray_tune.start_ray(num_cpus=cpus)
-    tuner = ray_tune.build_tuner(
-        train_fn_measured, {"settings": settings, "data": data, "hooks": []}, {"cpu": cpus},
-        name="handover", storage_path=tmp_path / "results", metric=METRIC,
-        param_space={"learning_rate": ray_tune.grid([1e-3 * (i + 1) for i in range(TRIALS)])},
-        max_concurrent=1, reuse_actors=True,  # all CPUs per trial: one actor fits at a time
-    )  # fmt: skip
-    results = tuner.fit()
+    rates = {"learning_rate": ray_tune.grid([1e-3 * (i + 1) for i in range(TRIALS)])}
+    results = run_trials_on_one_actor(
+        train_fn_measured, rates, settings, data, "handover", tmp_path / "results"
+    )
     assert results.num_errors == 0 and results.num_terminated == TRIALS
 
     readings = [

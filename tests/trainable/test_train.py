@@ -9,7 +9,6 @@ failed one too) stops its system-metrics monitor.
 import contextlib
 import io
 import json
-import os
 import re
 import threading
 import uuid
@@ -19,12 +18,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.faults import FailAfterEpoch
-from tests.helpers import run_one_trial
+from tests.helpers import run_one_trial, run_trials_on_one_actor
 from trainable.common import ray_tune
 from trainable.common.settings import TrialSettings
 from trainable.common.tracking.system_metrics import THREAD_NAME
 from trainable.data import prepare_data
-from trainable.train import METRIC, train_fn
+from trainable.train import train_fn
 
 pytestmark = pytest.mark.slow
 TINY = {
@@ -168,17 +167,11 @@ def test_trials_differing_only_in_epochs_meet_a_rung_at_the_same_schedule_point(
     folder = slice_dir(raw_train[:400], raw_train[400:500])
     settings = tiny_settings(folder, tmp_path)
     data = prepare_data(settings)
-    # The three trials run one after another in one reused process, as a sweep's trials do
-    # (each trial seeds itself): one trial process to start instead of three.
-    cpus = os.cpu_count() or 1
-    ray_tune.start_ray(num_cpus=cpus)
-    tuner = ray_tune.build_tuner(
-        train_fn_scheduled, {"settings": settings, "data": data, "hooks": []}, {"cpu": cpus},
-        name="schedule", storage_path=tmp_path / "results", metric=METRIC,
-        param_space={"schedule": ray_tune.grid(list(SCHEDULES))},
-        max_concurrent=1, reuse_actors=True,
+    # The three trials share one process (each trial seeds itself): one process start, not three.
+    results = run_trials_on_one_actor(
+        train_fn_scheduled, {"schedule": ray_tune.grid(list(SCHEDULES))}, settings, data,
+        "schedule", tmp_path / "results",
     )  # fmt: skip
-    results = tuner.fit()
     assert results.num_errors == 0 and results.num_terminated == len(SCHEDULES)
     first_epoch = {}
     for result in results:
