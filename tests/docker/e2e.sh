@@ -22,7 +22,7 @@ rm -f "$DOCKER_TEST_LOGS/timings.json"
 started=$SECONDS
 
 # The vfs driver keeps a full copy of the file system per layer and per container: a cold data
-# root grows to about 28 GB and a warm run adds about 8 GB while the stack is up. Say so now
+# root grows to about 23 GB and a warm run adds about 8 GB while the stack is up. Say so now
 # rather than fail with ENOSPC halfway through a build.
 require_free_gb() { # folder gigabytes
     local free_gb
