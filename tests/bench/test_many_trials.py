@@ -1,4 +1,4 @@
-"""The many-trials bench end to end, small: a real sweep of 6 short trials through
+"""The many-trials bench end to end, small: a real sweep of 12 short trials through
 ``python -m search.run`` against the ``mlflow server`` the bench starts on 127.0.0.1."""
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ import pytest
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
-# Six trials show the bench's plumbing (snapshots at two trial ends, one run per trial, pruned
-# checkpoints); the bench itself runs 200 (README's figures).
-TRIALS, EARLY = 6, 3
+TRIALS, EARLY = 12, 4
 
 
 def test_every_trial_is_one_finished_run_and_no_ended_trial_holds_more_than_two_checkpoints(
