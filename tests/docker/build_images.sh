@@ -35,7 +35,7 @@ build() { # name log-name docker-build-arguments...
         "$(docker image inspect -f '{{.Size}}' "$name" | awk '{printf "%.2f GB", $1 / 1e9}')"
 }
 
-"$python" "$here/torch_index.py" "$cache/torch-index"
+(cd "$repo" && "$python" -m tests.docker.torch_index "$cache/torch-index")
 # A fixed port: the index URL is a build argument, and a new value would rebuild every layer
 # from the torch install on (Docker's build cache keys on it).
 port=${TORCH_INDEX_PORT:-38111}

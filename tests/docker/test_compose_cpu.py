@@ -30,8 +30,8 @@ def _resolved(*files: Path) -> dict:
 
 
 def test_the_cpu_stack_builds_a_cpu_image_of_its_own_and_reserves_no_gpu():
-    services = _resolved(COMPOSE, COMPOSE_CPU)
-    gpu_image = _resolved(COMPOSE)["ray-head"]["image"]
+    services, base = _resolved(COMPOSE, COMPOSE_CPU), _resolved(COMPOSE)
+    gpu_image = base["ray-head"]["image"]
     for name in ("ray-head", "ray-worker"):
         service = services[name]
         assert service["image"] == f"{gpu_image}-cpu", "the CUDA image keeps its tag"
@@ -43,7 +43,6 @@ def test_the_cpu_stack_builds_a_cpu_image_of_its_own_and_reserves_no_gpu():
                                      "--"]  # fmt: skip
     assert "--num-gpus=0" in worker["command"] and "--address=ray-head:6379" in worker["command"]
     # Everything else (secrets, volumes, hardening, MLflow, PostgreSQL) is the base file's.
-    base = _resolved(COMPOSE)
     assert services["mlflow"] == base["mlflow"] and services["postgres"] == base["postgres"]
     for key in ("environment", "volumes", "security_opt", "cap_drop", "networks", "shm_size"):
         assert worker[key] == base["ray-worker"][key], key

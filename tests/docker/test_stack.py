@@ -42,6 +42,12 @@ def _sweep_login(values: dict[str, str]) -> tuple[str, str]:
     return values["MLFLOW_SWEEP_USERNAME"], values["MLFLOW_SWEEP_PASSWORD"]
 
 
+def _sweep_login_env(values: dict[str, str]) -> dict[str, str]:
+    """The sweep user's login as MLflow's client reads it from the environment."""
+    username, password = _sweep_login(values)
+    return {"MLFLOW_TRACKING_USERNAME": username, "MLFLOW_TRACKING_PASSWORD": password}
+
+
 def test_every_listener_is_on_loopback(stack):
     found = listeners()
     # The known ports: MLflow, the Ray dashboard and GCS, PostgreSQL.
@@ -139,9 +145,7 @@ def test_a_sweep_submitted_with_ray_job_submit_logs_finished_runs(stack):
 
 def _sweep_runs(values: dict[str, str]) -> tuple[Any, list[Any]]:
     """The sweep's parent run and its child runs, read back as the sweep user."""
-    login = dict(zip(("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"),
-                     _sweep_login(values), strict=True))  # fmt: skip
-    with mock.patch.dict(os.environ, login):
+    with mock.patch.dict(os.environ, _sweep_login_env(values)):
         client = MlflowClient(MLFLOW)
         experiment = client.get_experiment_by_name(EXPERIMENT)
         runs = client.search_runs([experiment.experiment_id], max_results=100)
@@ -167,12 +171,10 @@ def _worker_node_ids(values: dict[str, str]) -> set[str]:
 
 def test_the_report_runs_against_the_server(stack, tmp_path):
     _env_file, values = stack
-    login = dict(zip(("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"),
-                     _sweep_login(values), strict=True))  # fmt: skip
     command = [sys.executable, "-m", "search.report", "--tracking-uri", MLFLOW,
                "--experiment", EXPERIMENT, "--confirm", "0", "--out", str(tmp_path / "report")]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO,
-                          env={**os.environ, **login})  # fmt: skip
+                          env={**os.environ, **_sweep_login_env(values)})  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with (tmp_path / "report" / "trials.csv").open(newline="") as table:
         reported = {row["run_id"]: row["status"] for row in csv.DictReader(table)}

@@ -4,7 +4,7 @@ reach PyTorch's index: docker/Dockerfile installs ``torch==<version>+<TORCH_CUDA
 wheel kept on disk (TORCH_WHEEL_DIR, default /opt/wheels) and the dependencies at
 requirements.lock's pins, fetched once from PyPI.
 
-    python tests/docker/torch_index.py FOLDER    # lay out FOLDER/cpu/<project>/<wheel>
+    python -m tests.docker.torch_index FOLDER    # lay out FOLDER/cpu/<project>/<wheel>
 
 The layout is what pip reads as a simple index (PEP 503) when a plain static server such as
 ``python -m http.server --bind 127.0.0.1`` serves FOLDER: a directory listing per project.
@@ -20,15 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def torch_pin() -> str:
-    """torch's version in requirements.lock (the CPU wheel on disk has the same)."""
-    for line in (REPO / "requirements.lock").read_text().splitlines():
-        if line.startswith("torch=="):
-            return line.split("==", 1)[1].strip()
-    raise SystemExit("requirements.lock pins no torch")
+from tests.docker.helpers import lock_pin
+from tests.helpers import REPO
 
 
 def project(wheel: Path) -> str:
@@ -42,14 +35,14 @@ def download(dest: Path) -> None:
     command = [
         sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
         "--find-links", wheels, "-c", str(REPO / "requirements.lock"),
-        "--dest", str(dest), f"torch=={torch_pin()}+cpu",
+        "--dest", str(dest), f"torch=={lock_pin('torch')}+cpu",
     ]  # fmt: skip
     subprocess.run(command, check=True, timeout=900)
 
 
 def main(folder: str) -> None:
     index = Path(folder) / "cpu"
-    if index.is_dir() and any(index.glob(f"torch/torch-{torch_pin()}+cpu-*.whl")):
+    if index.is_dir() and any(index.glob(f"torch/torch-{lock_pin('torch')}+cpu-*.whl")):
         print(f"torch_index: {index} (kept)")
         return
     with tempfile.TemporaryDirectory() as scratch:
