@@ -8,9 +8,11 @@ hundred KLUE examples, 1–2 epochs, a tiny encoder, ``max_concurrent: 2``) with
 
 - When the driver prints that the ``--measure-at``-th and the last trial ended: the driver
   process's resident memory (and that of every process under it: Ray and the trial workers),
-  the sweep folder's size, and how many checkpoint folders the trials that ended before that
-  one hold (one once pruned; the last few ended may still hold Tune's two, see
-  ``ray_tune.KeepBestCheckpoint``).
+  the sweep folder's size, the part of it in checkpoints (model weights), and how many
+  checkpoint folders the trials that ended before that one hold (none once deleted; the last
+  few ended may still hold their latest for a state save or two, see
+  ``trainable.common.checkpoint_retention``). After the sweep: the folder and its weights
+  again (none left).
 - After the sweep: MLflow's child runs (exactly one per trial id, none left RUNNING), Optuna's
   time to suggest a trial given the first ``--measure-at`` and all trials (TPE alone, in memory;
   and from the sweep's own SQLite study), and the per-trial overhead: the trial slots' time not
@@ -40,6 +42,7 @@ from search.config import load_sweep_config  # noqa: E402
 from search.optuna_space import DefineByRun  # noqa: E402
 from search.searcher import OPTUNA_STUDY, study_storage, sweep_sampler  # noqa: E402
 from tests.helpers import start_mlflow_server, stop_mlflow_server  # noqa: E402
+from trainable.common.checkpoint_retention import checkpoint_bytes  # noqa: E402
 from trainable.common.tracking.client import TRIAL_ID_TAG, tracking_client  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +73,7 @@ def snapshot(driver: psutil.Process, experiment_dir: Path, ended_before: list[st
         "driver_rss_mb": driver.memory_info().rss / 2**20,
         "tree_rss_mb": sum(_rss(process) for process in tree) / 2**20,
         "disk_mb": folder_bytes(experiment_dir) / 2**20,
+        "checkpoint_mb": checkpoint_bytes(experiment_dir) / 2**20,
         "checkpoints_of_ended": dict(
             Counter(
                 len(list((experiment_dir / f"trial_{trial}").glob("checkpoint_*")))
@@ -133,6 +137,7 @@ def run_sweep(args: argparse.Namespace, workdir: Path, tracking_uri: str) -> dic
         "snapshots": snapshots,
         "ended_order": ended,
         "final_disk_mb": folder_bytes(experiment_dir) / 2**20,
+        "final_checkpoint_mb": checkpoint_bytes(experiment_dir) / 2**20,
     }
 
 

@@ -40,13 +40,13 @@ REPO = Path(__file__).resolve().parents[1]
 def count_tokenizer_calls() -> list[int]:
     """Wrap the data module's tokenizing step; the returned list grows by one per split."""
     calls: list[int] = []
-    original = trainable.data._tokenize
+    original = trainable.data.tokenize_records
 
     def counted(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    trainable.data._tokenize = counted
+    trainable.data.tokenize_records = counted
     return calls
 
 

@@ -92,6 +92,11 @@ class ReportSettings(Section):
     baseline: str | None = Field(
         "ce", description="also confirmed whenever the sweep has it; the headline compares to it"
     )
+    registered_model: str | None = Field(
+        None,
+        description="MLflow registered-model name for the recommended criterion's model "
+        "(alias champion); empty: tracking.experiment",
+    )
 
 
 class SweepConfig(TrialSettings):

@@ -5,7 +5,7 @@ already probed by ``search.run``): refuse what cannot work early (storage, resum
 → prepare the data once (fetching KLUE first when no folder is named) → start or join Ray and
 refuse what the cluster cannot run (``search.preflight``) → open the MLflow parent run
 (``search.sweep_tracking``) → run the Tuner (Optuna over the define-by-run space, ASHA on
-epochs; ``search.searcher``), or restore and resume it → keep one checkpoint per trial → settle
+epochs; ``search.searcher``), or restore and resume it → no checkpoint left once trials end → settle
 MLflow → summarize the best trial per criterion (printed, ``<storage>/<name>/summary.md`` and on
 the parent run). What one trial does lives in ``trainable/``.
 """
@@ -54,7 +54,7 @@ def run_sweep(config: SweepConfig, *, resume: bool, hooks: Sequence[TrialHook] =
     except ray_tune.FitInterrupted:
         tracking.interrupt()  # parent and unfinished trial runs: KILLED, reopened by --resume
         raise
-    disk_bytes = _keep_one_checkpoint_per_trial(results, config, experiment_dir)
+    disk_bytes = _drop_forgotten_trials(results, experiment_dir)
     run_ids, tracking_notes = tracking.settle(results, experiment_dir)
     summary = summarize(config, results, disk_bytes, run_ids, tracking_notes)
     (experiment_dir / "summary.md").write_text(summary.markdown, encoding="utf-8")
@@ -138,7 +138,6 @@ def sweep_tuner(
         callbacks=list(callbacks),
         reuse_actors=True,
         stop=stop,
-        prune_ended=True,
     )  # fmt: skip
 
 
@@ -146,24 +145,14 @@ def _resources(config: SweepConfig) -> dict[str, float]:
     return {"cpu": config.resources.cpu, "gpu": config.resources.gpu}
 
 
-def _keep_one_checkpoint_per_trial(results: Any, config: SweepConfig, experiment_dir: Path) -> int:
-    """Delete every checkpoint but the best of each finished trial (Tune also keeps the latest
-    for fault tolerance; ``ray_tune.KeepBestCheckpoint`` pruned most as they ended, this catches
-    the last few, and those of a resumed driver); an errored trial keeps its latest, which
-    ``--resume`` restarts from.
-    Folders of trials the sweep no longer knows (started just before a killed driver's last
-    state save, re-run after resume) go too. Returns the sweep folder's size in bytes."""
+def _drop_forgotten_trials(results: Any, experiment_dir: Path) -> int:
+    """Delete folders of trials the sweep no longer knows (started just before a killed
+    driver's last state save, re-run after resume); ``ray_tune.fit`` already deleted every ended
+    trial's checkpoints. Returns the sweep folder's size in bytes."""
     known = {Path(result.path) for result in results if result.path}
     if known and all(path.parent == experiment_dir for path in known):  # never on a path mismatch
         for folder in experiment_dir.glob(f"{ray_tune.TRIAL_FOLDER_PREFIX}*"):
             if folder.is_dir() and folder not in known:
-                shutil.rmtree(folder, ignore_errors=True)
-    for result in results:
-        if result.error is not None or not result.path or not result.best_checkpoints:
-            continue  # nothing registered (e.g. stopped between report and persist): keep all
-        best = result.get_best_checkpoint(config.search.metric, config.search.mode)
-        for folder in Path(result.path).glob("checkpoint_*"):
-            if best is not None and Path(best.path) != folder:
                 shutil.rmtree(folder, ignore_errors=True)
     return sum(f.stat().st_size for f in experiment_dir.rglob("*") if f.is_file())
 

@@ -43,7 +43,7 @@ def summarize(
         "search.report` re-trains the top criteria over seeds and says how sure it is.",
         *(f"Errored: trial {r.metrics.get('trial_id')}: {error_line(r.error)}" for r in errored),
         f"Ray results: {config.storage.path / config.experiment.name} "
-        f"({disk_bytes / 2**20:.1f} MiB; one checkpoint kept per trial)",
+        f"({disk_bytes / 2**20:.1f} MiB; no checkpoint kept once a trial ends)",
         *tracking_notes,
     ]
     markdown = to_markdown(best, f"Best trial per criterion — {config.experiment.name}", notes)

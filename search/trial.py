@@ -66,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     columns = ["epoch", *HEADLINE, *(f"dev_{name}" for name in HEADLINE)]
     frame = result.metrics_dataframe[columns]
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    print(f"checkpoint: {result.checkpoint.path if result.checkpoint else 'none'}")
     return 0
 
 

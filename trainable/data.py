@@ -100,7 +100,7 @@ def _prepare(
     label_ids = {name: index for index, name in enumerate(label_names)}
     splits = {}
     for name, records in (("train", train), ("selection", selection), ("dev", dev)):
-        splits[name], truncated = _tokenize(
+        splits[name], truncated = tokenize_records(
             records, tokenizer, data.marker, data.max_length, label_ids
         )
         if truncated:
@@ -121,14 +121,17 @@ def _holdout_size(train: list[Record], data) -> int:
     return max(1, round(len(train) * data.holdout_fraction))
 
 
-def _tokenize(
+def tokenize_records(
     records: list[Record],
     tokenizer: PreTrainedTokenizerBase,
     marker: str,
     max_length: int,
-    label_ids: dict[str, int],
+    label_ids: dict[str, int] | None,
 ) -> tuple[RelationDataset, int]:
-    """Tokenize once; map each entity's start marker to its token position (0 if truncated)."""
+    """Tokenize once; map each entity's start marker to its token position (0 if truncated).
+    Also what a registered model runs on new records (``trainable.relation_model``), with
+    ``label_ids=None``: labels are then -100, the value every loss and metric ignores.
+    Returns the dataset and how many examples lost a marker to truncation."""
     marked = [mark_entities(r, marker) for r in records]
     encoded = tokenizer([m.text for m in marked], truncation=True, max_length=max_length)
     subject_pos = np.zeros(len(records), dtype=np.int64)
@@ -140,7 +143,9 @@ def _tokenize(
         truncated += subject is None or obj is None
         subject_pos[i], object_pos[i] = subject or 0, obj or 0
     input_ids = [np.asarray(ids, dtype=np.int32) for ids in encoded["input_ids"]]
-    labels = np.array([label_ids[r.label] for r in records], dtype=np.int64)
+    labels = np.array(
+        [label_ids[r.label] if label_ids is not None else -100 for r in records], dtype=np.int64
+    )
     guids = [r.guid for r in records]
     return RelationDataset(guids, input_ids, subject_pos, object_pos, labels), truncated
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import numbers
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +91,7 @@ def load_records(
     path: Path, label_names: list[str], *, on_bad_record: str = "error", dedupe: bool = True
 ) -> tuple[list[Record], LoadReport]:
     """Load ``path`` (``.json``: official KLUE; ``.csv``: boostcamp layout) and validate it."""
-    raw_records = _read_csv(path) if path.suffix.lower() == ".csv" else _read_klue_json(path)
+    raw_records = read_raw_records(path)
     report = LoadReport(file=path.name)
     known_labels = set(label_names)
     records = []
@@ -109,6 +110,26 @@ def load_records(
     report.conflicting_groups = _conflicting_label_groups(records)
     report.kept = len(records)
     return records, report
+
+
+def read_raw_records(path: Path) -> list[Any]:
+    """The file's records as read, unchecked (``.json``: KLUE; ``.csv``: boostcamp layout)."""
+    return _read_csv(path) if path.suffix.lower() == ".csv" else _read_klue_json(path)
+
+
+def parse_input_records(rows: list[Any]) -> list[Record]:
+    """Records to predict on (``sentence``, ``subject_entity``, ``object_entity``; a label is
+    not needed), checked as training data is. Raises ``DataError`` naming the first bad row."""
+    records = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DataError(f"record #{index}: expected an object, got {type(row).__name__}")
+        unlabeled = {"guid": row.get("guid", row.get("id", index)), **row, "label": ""}
+        try:
+            records.append(_parse_record(unlabeled, {""}))
+        except DataError as problem:
+            raise DataError(f"record {_record_id(unlabeled, index)}: {problem}") from None
+    return records
 
 
 # ---------------------------------------------------------------- readers
@@ -223,8 +244,8 @@ def _parse_entity(raw: Any, sentence: str, name: str) -> Entity:
 def _as_index(value: Any, name: str, key: str) -> int:
     if isinstance(value, bool):
         raise DataError(f"{name}.{key} must be an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
+    if isinstance(value, numbers.Integral):  # NumPy's too: MLflow's input schema gives those
+        return int(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     raise DataError(f"{name}.{key} must be an integer, got {value!r}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from losses import build_criterion
 from trainable import permanent
 from trainable.batch_fit import BatchFit, train_within_memory
+from trainable.best_model import BestModelKeeper
 from trainable.common import ray_tune
 from trainable.common.settings import TrialSettings
 from trainable.common.tracking import NODE_TAG, RunEnd, monitor_system, open_trial_run
@@ -92,14 +94,20 @@ def _run_trial(
     )
     run.log_text(dump_yaml(settings), "trial_settings.yaml")
 
-    work_dir = ray_tune.trial_dir() / "hf"
+    # HF's own per-epoch folders live outside the trial folder: Ray uploads that folder while
+    # the Trainer rotates them, and a file deleted mid-upload failed Tune's state save.
+    work_dir = Path(tempfile.mkdtemp(prefix=f"hf-{ray_tune.trial_id()}-"))
     resume_from = ray_tune.restored_checkpoint(into=work_dir / "resume")
+    keeper = _best_model_keeper(settings, run.run_id, seed, data)
+    live: dict[str, torch.nn.Module] = {}  # the model of the attempt that is training
 
     def on_epoch(epoch: int, by_split: dict[str, dict[str, Any]], checkpoint_dir: Path) -> None:
         metrics = epoch_metrics(epoch, by_split)
         print(format_epoch(metrics), flush=True)
         per_class = {split: by_split[split]["per_class_f1"] for split in ("selection", "dev")}
         run.log_epoch(epoch, metrics, per_class)
+        if keeper is not None:  # before the report: a kill after it must find this epoch kept
+            keeper.after_epoch(epoch, metrics, live["model"], data.tokenizer)
         ray_tune.report(metrics, checkpoint_dir)
         for hook in hooks:
             hook.after_epoch(epoch, resumed=resume_from is not None, sampled=config)
@@ -112,7 +120,7 @@ def _run_trial(
         """One attempt: a fresh model (seeded as always) from the last epoch this trial saved."""
         run.set_tags(fit.tags())
         set_seed(seed)
-        model = build_model(settings.model, data.tokenizer, data.num_labels)
+        model = live["model"] = build_model(settings.model, data.tokenizer, data.num_labels)
         criterion = build_criterion(
             settings.criterion.name,
             data.num_labels,
@@ -139,8 +147,25 @@ def _run_trial(
         run.finish(RunEnd.failed(f"{type(error).__name__}: {error}"))
         raise
     finally:  # Tune persisted every reported checkpoint; HF's local copies would double the disk
+        live.clear()
         shutil.rmtree(work_dir, ignore_errors=True)
+    if keeper is not None:
+        keeper.finish()
     run.finish(RunEnd.finished())
+
+
+def _best_model_keeper(
+    settings: TrialSettings, run_id: str | None, seed: int, data: PreparedData
+) -> BestModelKeeper | None:
+    """Confirmation runs keep their best model for the report (``trainable.best_model``)."""
+    if settings.storage.best_model is None or run_id is None:
+        return None
+    describe = {
+        "label_names": data.label_names,
+        "marker": settings.data.marker,
+        "max_length": settings.data.max_length,
+    }
+    return BestModelKeeper(settings.storage.best_model, run_id, seed, describe)
 
 
 def _saved_epoch(work_dir: Path) -> str | None:

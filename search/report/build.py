@@ -18,8 +18,8 @@ import yaml
 
 from search.best_trials import best_of, competing, winner
 from search.config import ReportSettings, SearchSettings
+from search.report import champion, importance, tables
 from search.report import content as report_content
-from search.report import importance, tables
 from search.report.confirmation import Candidate, Confirmation, Plan, candidate_trials, confirm
 from search.report.recorded import recorded_settings, retrain_settings
 from search.report.render import write_html, write_markdown
@@ -31,6 +31,7 @@ from trainable.common.tracking import (
     SweepRecord,
     TrackingError,
     download_artifact,
+    experiment_name,
     log_folder,
     read_sweep,
 )
@@ -53,10 +54,19 @@ class ReportRequest:
     storage_path: Path = Path("ray_results")
     max_concurrent: int = 1
     settings: TrialSettings | None = None  # the report's config; None: flags only
+    register: bool = True  # register the recommended criterion's model (needs confirmation)
+    registered_model: str | None = None  # its name; None: the sweep's MLflow experiment name
 
 
-def build_report(request: ReportRequest, out: Path | None) -> Path:
-    """Read the sweep, confirm the top criteria over seeds, write every file; return the folder."""
+@dataclass(frozen=True)
+class Report:
+    folder: Path
+    model_line: str  # what became of the model: registered (name, version, alias) or why not
+
+
+def build_report(request: ReportRequest, out: Path | None) -> Report:
+    """Read the sweep, confirm the top criteria over seeds, register the recommended model,
+    write every file."""
     sweep = read_sweep(request.tracking_uri, request.parent_run_id)
     if request.metric is None:
         request = replace(request, metric=sweep.tags.get(METRIC_TAG, "micro_f1"))
@@ -80,15 +90,53 @@ def build_report(request: ReportRequest, out: Path | None) -> Path:
         sweep, trials, best, study, request.tracking_uri, metric, request.scope, max_t,
         request.baseline,
     )  # fmt: skip
+    model_line = "model: not registered (--no-register)"
     if confirmation is not None:
         report_content.add_confirmation(content, confirmation, trials, metric, request.baseline)
+        if request.register:
+            model_line = _register(request, sweep, trials, confirmation, content.winner_line)
+    else:
+        model_line = "model: not registered: nothing was confirmed (--confirm 0)"
+    content.notes.append(model_line[0].upper() + model_line[1:])
     best_settings = _retrain_settings(request, best["run_id"])
     (folder / "best_config.yaml").write_text(_best_config(best_settings, sweep.name), "utf-8")
     tables.spreadsheet_safe(trials).to_csv(folder / "trials.csv", index=False)
     write_markdown(content, folder)
     write_html(content, folder)
     log_folder(request.tracking_uri, request.parent_run_id, str(folder), "report")
-    return folder
+    return Report(folder, model_line)
+
+
+def _register(
+    request: ReportRequest,
+    sweep: SweepRecord,
+    trials: pd.DataFrame,
+    confirmation: Confirmation,
+    verdict: str,
+) -> str:
+    """Register the recommended criterion's model (``search.report.champion``); its line."""
+    metric, ranking = request.metric, confirmation.ranking
+    chosen = champion.choose_champion(confirmation.scores, ranking, request.baseline, metric)
+    params = _retrain_settings(request, best_of(trials, chosen.criterion, metric)["run_id"])
+    mean, sd, seeds = (t[chosen.criterion] for t in (ranking.means, ranking.sds, ranking.seeds))
+    tags = {
+        "criterion": chosen.criterion,
+        **{f"criterion.{k}": str(v) for k, v in params.criterion.params.items() if v is not None},
+        "verdict": verdict,
+        f"confirmed.dev_{metric}": f"{mean:.2f} ± {sd:.2f}",
+        "confirmed.seeds": str(seeds),
+    }
+    name = request.registered_model or experiment_name(request.tracking_uri, sweep.parent_run_id)
+    _, line = champion.register_champion(
+        chosen, models_root(request.storage_path, sweep.parent_run_id),
+        uri=request.tracking_uri, name=name, parent_run_id=sweep.parent_run_id, tags=tags,
+    )  # fmt: skip
+    return line
+
+
+def models_root(storage_path: Path, parent_run_id: str) -> Path:
+    """Where a sweep's confirmation runs keep their best models until one is registered."""
+    return storage_path.resolve() / "confirmed-models" / parent_run_id
 
 
 def _confirm(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest) -> Confirmation:
@@ -102,7 +150,7 @@ def _confirm(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest) -
     ]  # fmt: skip
     plan = Plan(
         request.tracking_uri, request.resources or {"cpu": 1}, request.storage_path,
-        request.max_concurrent,
+        request.max_concurrent, models_root(request.storage_path, sweep.parent_run_id),
     )  # fmt: skip
     return confirm(candidates, request.seeds, request.metric, sweep, plan)
 

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         request = _request(args)
-        folder = build_report(request, Path(args.out) if args.out else None)
+        report = build_report(request, Path(args.out) if args.out else None)
     except (ConfigError, DataError, ModelLoadError, TrackingError, ConfirmationError) as error:
         print_error(error)
         return 2
@@ -42,8 +42,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    if "ray" in sys.modules:  # the confirmation trained: Ray's buffered logs come out now
+        from trainable.common import ray_tune
+
+        ray_tune.stop_ray()
+    folder = report.folder
     print((folder / "report.md").read_text(encoding="utf-8").split("\n## Figures")[0])
     print(f"report written to {folder}/ (report.html, report.md, trials.csv, best_config.yaml)")
+    print(report.model_line)
     return 0
 
 
@@ -64,7 +70,8 @@ def _request(args: argparse.Namespace) -> ReportRequest:
             seeds=args.seeds or report.seeds, baseline=report.baseline,
             resources={"cpu": config.resources.cpu, "gpu": config.resources.gpu},
             storage_path=config.storage.path, max_concurrent=config.search.max_concurrent,
-            settings=config.trial_settings(),
+            settings=config.trial_settings(), register=not args.no_register,
+            registered_model=report.registered_model,
         )  # fmt: skip
     if not args.tracking_uri or not (args.experiment or args.run_id):
         raise ConfigError(
@@ -77,7 +84,7 @@ def _request(args: argparse.Namespace) -> ReportRequest:
     return ReportRequest(
         tracking_uri=args.tracking_uri,
         parent_run_id=find_sweep_run(args.tracking_uri, args.experiment or "", None, args.run_id),
-        scope=args.scope or "best", **_confirm_flags(args),
+        scope=args.scope or "best", register=not args.no_register, **_confirm_flags(args),
     )  # fmt: skip
 
 
@@ -106,4 +113,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="re-train the top-K criteria (plus ce) over seeds; 0: single seed, not confirmed",
     )
     parser.add_argument("--seeds", type=int, metavar="N", help="seeds per criterion (>= 2)")
+    parser.add_argument(
+        "--no-register",
+        action="store_true",
+        help="do not register the recommended criterion's model in the MLflow Model Registry",
+    )
     return parser.parse_args(argv)

@@ -16,7 +16,6 @@ for more seeds later, re-uses every seed already finished and trains only the re
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from search.best_trials import best_of
 from search.report.statistics import Ranking, rank_criteria
 from search.report.tables import criterion_table, scored_epoch
 from trainable.common.directions import direction
-from trainable.common.settings import TrialSettings
+from trainable.common.settings import BestModelSettings, TrialSettings
 from trainable.common.tracking import (
     CONFIRMATION_STAGE,
     CONFIRMS_TAG,
@@ -77,6 +76,7 @@ class Plan:
     resources: dict[str, float]
     storage_path: Path
     max_concurrent: int
+    models_root: Path  # <root>/<criterion>/: each criterion's best run keeps its model there
 
 
 def candidate_trials(
@@ -146,12 +146,13 @@ def _score(record: TrialRecord, metric: str) -> dict[str, Any]:
 
 def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, plan: Plan) -> None:
     """One Tune run over the jobs, each a child run of the sweep's parent in MLflow. Scores
-    live in MLflow; checkpoints serve retries only and are deleted once the runs end."""
+    live in MLflow; checkpoints serve retries only (gone once the runs end); each criterion's
+    best run keeps its model under ``plan.models_root`` for the report to register."""
     from trainable.common import ray_tune  # Ray and torch load only when something is trained
     from trainable.data import prepare_data
     from trainable.hub import check_model_source
 
-    settings_list = [_job_settings(c, seed, sweep, plan) for c, seed in jobs]
+    settings_list = [_job_settings(c, seed, metric, sweep, plan) for c, seed in jobs]
     check_model_source(settings_list[0].model)  # an unreachable hub fails in seconds, not later
     data = prepare_data(settings_list[0])  # one sweep, one data preparation for every run
     print(f"confirmation: training {len(jobs)} run(s) ...", flush=True)
@@ -162,18 +163,17 @@ def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, p
         storage_path=plan.storage_path, metric=metric,
         param_space={"index": ray_tune.grid(list(range(len(jobs))))},
         max_concurrent=plan.max_concurrent, reuse_actors=True,
-        callbacks=[ray_tune.Progress("confirmation")], prune_ended=True,
+        callbacks=[ray_tune.Progress("confirmation")],
     )  # fmt: skip
     try:
-        results = ray_tune.fit(tuner, len(jobs))
+        ray_tune.fit(tuner, len(jobs))
     except ray_tune.FitInterrupted as interrupted:
         raise ConfirmationInterrupted(str(interrupted)) from None
-    for result in results:
-        for folder in Path(result.path).glob("checkpoint_*") if result.path else ():
-            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _job_settings(candidate: Candidate, seed: int, sweep: SweepRecord, plan: Plan) -> TrialSettings:
+def _job_settings(
+    candidate: Candidate, seed: int, metric: str, sweep: SweepRecord, plan: Plan
+) -> TrialSettings:
     settings = candidate.settings
     tags = {
         STAGE_TAG: CONFIRMATION_STAGE,
@@ -191,7 +191,14 @@ def _job_settings(candidate: Candidate, seed: int, sweep: SweepRecord, plan: Pla
                     "tags": tags,
                 }
             ),
-            "storage": settings.storage.model_copy(update={"path": plan.storage_path}),
+            "storage": settings.storage.model_copy(
+                update={
+                    "path": plan.storage_path,
+                    "best_model": BestModelSettings(
+                        dir=plan.models_root / candidate.criterion, metric=metric
+                    ),
+                }
+            ),
         }
     )
 

@@ -101,11 +101,13 @@ def test_sweep_tracks_every_trial_under_one_parent_run(
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "micro_f1")]
         assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 2
     assert parent.info.run_id in summary
-    assert re.search(r"Ray results: .* \(\d+\.\d MiB; one checkpoint kept per trial\)", summary)
+    assert re.search(
+        r"Ray results: .* \(\d+\.\d MiB; no checkpoint kept once a trial ends\)", summary
+    )
     trial_dirs = trial_folders(tmp_path / "results" / experiment)
     assert len(trial_dirs) == 4
-    for trial_dir in trial_dirs:  # the best only (Tune also kept the latest while running)
-        assert len(list(trial_dir.glob("checkpoint_*"))) == 1
+    for trial_dir in trial_dirs:  # checkpoints resume running trials only
+        assert not list(trial_dir.glob("checkpoint_*"))
 
 
 def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(

@@ -1,5 +1,6 @@
 """Our Tune wrapper's checkpoint retention, on a local loopback Ray with a trainable that only
-reports (no model: what is tested is which checkpoint folders Tune and we keep)."""
+reports (no model: what is tested is which checkpoint folders Tune and we keep): a running
+trial keeps its latest, an ended one none."""
 
 import json
 import tempfile
@@ -8,8 +9,8 @@ from pathlib import Path
 
 from trainable.common import ray_tune
 
-SCORES = [1.0, 3.0, 2.0]  # the best checkpoint (epoch 2) is not the latest (epoch 3)
-WAIT_S = 300  # Tune saves its state every 10 s or more; the pruning rides on those saves
+SCORES = [1.0, 3.0, 2.0]  # the best epoch (2) is not the latest (3): neither outlives the trial
+WAIT_S = 300  # Tune saves its state every 10 s or more; the deletion rides on those saves
 
 
 def checkpoints(folder: Path) -> list[str]:
@@ -17,16 +18,16 @@ def checkpoints(folder: Path) -> list[str]:
 
 
 def report_scores(config: dict, experiment_dir: Path) -> None:
-    """Wait until every trial that ended before this one holds one checkpoint (or give up at
+    """Wait until every trial that ended before this one holds no checkpoint (or give up at
     ``WAIT_S``), write down what they hold, then report ``SCORES``."""
     mine = f"{ray_tune.TRIAL_FOLDER_PREFIX}{ray_tune.trial_id()}"
     ended = [
         folder
         for folder in experiment_dir.glob(f"{ray_tune.TRIAL_FOLDER_PREFIX}*")
-        if folder.name != mine and checkpoints(folder)
+        if folder.name != mine and (folder / "result.json").is_file()
     ]
     deadline = time.monotonic() + WAIT_S
-    while any(len(checkpoints(f)) > 1 for f in ended) and time.monotonic() < deadline:
+    while any(checkpoints(f) for f in ended) and time.monotonic() < deadline:
         time.sleep(0.5)
     seen = experiment_dir.parent / "seen"
     seen.mkdir(exist_ok=True)
@@ -35,23 +36,24 @@ def report_scores(config: dict, experiment_dir: Path) -> None:
         with tempfile.TemporaryDirectory() as checkpoint:
             (Path(checkpoint) / "epoch").write_text(str(epoch))
             ray_tune.report({"epoch": epoch, "micro_f1": score}, Path(checkpoint))
+            kept = checkpoints(experiment_dir / mine)
+            assert len(kept) <= 2, kept  # the latest, and the one being registered
 
 
-def test_an_ended_trial_is_pruned_to_its_best_checkpoint_while_the_sweep_goes_on(tmp_path):
+def test_an_ended_trial_loses_its_checkpoints_while_the_sweep_goes_on(tmp_path):
     experiment_dir = tmp_path / "results" / "retention"
     ray_tune.start_ray()
     tuner = ray_tune.build_tuner(
         report_scores, {"experiment_dir": experiment_dir}, {"cpu": 1},
         name="retention", storage_path=tmp_path / "results", metric="micro_f1",
-        param_space={"run": ray_tune.grid([0, 1])}, max_concurrent=1, prune_ended=True,
+        param_space={"run": ray_tune.grid([0, 1])}, max_concurrent=1,
     )  # fmt: skip
-    results = tuner.fit()
+    results = ray_tune.fit(tuner, trials=2)
     assert results.num_errors == 0 and results.num_terminated == 2
 
     seen = [json.loads(f.read_text()) for f in sorted((tmp_path / "results" / "seen").iterdir())]
     second = [view for view in seen if view]
-    # While the second trial ran, the first (ended) came down to its best checkpoint; Tune
-    # alone keeps the latest too (checkpoint_000002) until the experiment ends.
-    assert len(second) == 1 and list(second[0].values()) == [["checkpoint_000001"]]
-    (first,) = second[0]
-    assert checkpoints(experiment_dir / first) == ["checkpoint_000001"]
+    # While the second trial ran, the first (ended) lost its checkpoints; after the run, no
+    # trial holds one.
+    assert len(second) == 1 and list(second[0].values()) == [[]]
+    assert not list(experiment_dir.rglob("checkpoint_*"))

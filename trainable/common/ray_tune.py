@@ -21,6 +21,11 @@ import ray
 from ray import tune
 from ray.tune.experiment import Trial
 
+from trainable.common.checkpoint_retention import (
+    DeleteEndedCheckpoints,
+    checkpoint_config,
+    delete_checkpoints,
+)
 from trainable.common.directions import direction
 
 # Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (by default
@@ -86,6 +91,12 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     ray.init(num_cpus=num_cpus, include_dashboard=False)
 
 
+def stop_ray() -> None:
+    """Shut Ray down, so that the trials' buffered log lines are printed now, not after ours."""
+    if ray.is_initialized():
+        ray.shutdown()
+
+
 def trial_folder_name(trial: Any) -> str:
     """``trial_<id>``: a module-level function, so Tune can pickle it into its saved state."""
     return f"{TRIAL_FOLDER_PREFIX}{trial.trial_id}"
@@ -142,48 +153,6 @@ class Progress(tune.Callback):
         )
 
 
-class KeepBestCheckpoint(tune.Callback):
-    """Deletes a finished trial's other checkpoints soon after it ends. While a trial runs, Tune
-    keeps its best checkpoint and its latest (a retry resumes from the latest); a finished trial
-    needs only its best, so a long sweep's folder grows by one checkpoint per finished trial
-    instead of two. An errored trial keeps both: ``--resume`` restarts it from its latest.
-
-    Not at once: until a state save made after the trial ended has reached storage, Tune's saved
-    state (what ``--resume`` restores after a killed driver) still says RUNNING, resuming from
-    the latest checkpoint. Tune calls ``get_state`` at each state save (every 10 s or more),
-    after writing the trials' states and before uploading them, so a folder is deleted at the
-    second save after its trial ended. By the time Tune calls ``on_trial_complete`` it has
-    registered the trial's last checkpoint."""
-
-    def __init__(self, metric: str) -> None:
-        self.metric = metric
-        self._ended: list[Path] = []  # queued since the last state save
-        self._saved: list[Path] = []  # queued before it: their trials' end is saved
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        best = best_checkpoint_dir(trial, self.metric)
-        if best is None or not best.is_dir():  # nothing registered, or storage not on this disk
-            return
-        self._ended += [folder for folder in best.parent.glob("checkpoint_*") if folder != best]
-
-    def get_state(self) -> None:
-        for folder in self._saved:
-            shutil.rmtree(folder, ignore_errors=True)
-        self._saved, self._ended = self._ended, []
-        return None  # nothing to restore: after a resume the driver's final clean-up prunes
-
-
-def best_checkpoint_dir(trial: Trial, metric: str) -> Path | None:
-    """The folder of ``trial``'s best checkpoint by ``metric`` among those Tune keeps (what
-    ``ResultGrid`` reads as ``best_checkpoints``); None before any was registered."""
-    kept = trial.run_metadata.checkpoint_manager.best_checkpoint_results
-    scored = [result for result in kept if result.checkpoint and metric in result.metrics]
-    if not scored:
-        return None
-    pick = max if direction(metric) == "max" else min
-    return Path(pick(scored, key=lambda result: result.metrics[metric]).checkpoint.path)
-
-
 def build_tuner(
     trainable: Callable[..., None],
     shared: dict[str, Any],
@@ -201,15 +170,13 @@ def build_tuner(
     callbacks: Sequence[tune.Callback] = (),
     reuse_actors: bool = False,
     stop: tune.Stopper | None = None,
-    prune_ended: bool = False,
 ) -> tune.Tuner:
     """A Tuner over ``trainable`` (``shared`` reaches every trial through Ray's object store).
 
-    One checkpoint is kept per trial, the best by ``metric`` (Tune also keeps the latest, which
-    a retry resumes from, until the trial has ended: ``prune_ended`` adds ``KeepBestCheckpoint``
-    for sweeps of many trials); ``max_failures`` retries a failed trial from it. ``reuse_actors``
-    keeps a process for the next trial: no torch/transformers re-import. ``stop`` ends trials
-    or the whole run early (the search-efficiency bench stops at a compute budget)."""
+    A running trial keeps its latest checkpoint, which ``max_failures`` retries resume from; an
+    ended trial keeps none (``checkpoint_retention``). ``reuse_actors`` keeps a process for the
+    next trial: no torch/transformers re-import. ``stop`` ends trials or the whole run early
+    (the search-efficiency bench stops at a compute budget)."""
     return tune.Tuner(
         _with_resources(trainable, shared, resources),
         param_space=param_space or {},
@@ -227,13 +194,9 @@ def build_tuner(
         run_config=tune.RunConfig(
             name=name,
             storage_path=str(storage_path),
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1,
-                checkpoint_score_attribute=metric,
-                checkpoint_score_order=direction(metric),
-            ),
+            checkpoint_config=checkpoint_config(),
             failure_config=tune.FailureConfig(max_failures=max_failures),
-            callbacks=[*callbacks, *([KeepBestCheckpoint(metric)] if prune_ended else [])],
+            callbacks=[*callbacks, DeleteEndedCheckpoints()],
             stop=stop,
             verbose=1,
         ),
@@ -251,7 +214,8 @@ def restore_tuner(
     resources: dict[str, float],
     num_samples: int | None = None,
 ) -> tune.Tuner:
-    """The saved Tuner at ``experiment_dir``: unfinished and errored trials run again. With
+    """The saved Tuner at ``experiment_dir``: unfinished trials resume from their checkpoint,
+    errored ones start again (their checkpoints went when they ended). With
     ``num_samples`` above the saved trial count, the searcher also suggests trials up to it
     (an extended sweep); a count at or below the saved one changes nothing."""
     if num_samples is not None:
@@ -260,7 +224,7 @@ def restore_tuner(
         str(experiment_dir),
         trainable=_with_resources(trainable, shared, resources),
         resume_unfinished=True,
-        resume_errored=True,
+        restart_errored=True,
     )
 
 
@@ -291,10 +255,12 @@ def _raise_saved_num_samples(experiment_dir: Path, num_samples: int) -> None:
 
 def fit(tuner: tune.Tuner, trials: int) -> tune.ResultGrid:
     """Run the Tuner; raise ``FitInterrupted`` when Tune returned before all ``trials`` ended
-    (on Ctrl-C, Tune saves its state and returns the results so far)."""
+    (on Ctrl-C, Tune saves its state and returns the results so far: running trials keep their
+    checkpoints for ``--resume``). Once all have ended, none keeps a checkpoint."""
     results = tuner.fit()
     if results.num_terminated + results.num_errors < trials:
         raise FitInterrupted(f"{results.num_terminated + results.num_errors} of {trials} ended")
+    delete_checkpoints(Path(result.path) for result in results if result.path)
     return results
 
 

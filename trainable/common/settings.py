@@ -282,11 +282,24 @@ class TrackingSettings(Section):
         return uri
 
 
+class BestModelSettings(Section):
+    """Set by the report on its confirmation runs, never by hand: the runs of one criterion
+    share ``dir``, and of them the best keeps its model there (``trainable.best_model``)."""
+
+    dir: Path = Field(description="one criterion's folder: <dir>/<run id> per run")
+    metric: str = Field("micro_f1", description="selection-split metric picking epoch and run")
+
+    _paths = field_validator("dir", mode="before")(resolve_path)
+
+
 class StorageSettings(Section):
     path: Path = Field(
         CwdRelative("ray_results"),
         validate_default=True,
         description="Ray results and checkpoints, cwd-relative by default (shared on clusters)",
+    )
+    best_model: BestModelSettings | None = Field(
+        None, description="confirmation runs only: keep the best selection-epoch model"
     )
 
     _paths = field_validator("path", mode="before")(resolve_path)

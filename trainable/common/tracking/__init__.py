@@ -11,6 +11,7 @@ is used, not the fluent API, so nothing depends on process-global "active run" s
 - ``system_metrics``: MLflow's CPU/memory/GPU monitor on a trial's run while it trains.
 - ``sweep_run``: the driver's parent run; closes runs of trials Tune ended.
 - ``reading``: the report's view of a finished sweep.
+- ``registry``: the chosen model in MLflow's Model Registry, and loading it back.
 """
 
 from trainable.common.tracking.client import (
@@ -32,13 +33,21 @@ from trainable.common.tracking.lifecycle import FAILED, FINISHED, STOPPED_EARLY_
 from trainable.common.tracking.reading import (
     SweepRecord,
     TrialRecord,
+    data_sha256,
     delete_runs,
     download_artifact,
+    experiment_name,
     find_sweep_run,
     log_folder,
     newest_run_tagged,
     read_confirmations,
     read_sweep,
+)
+from trainable.common.tracking.registry import (
+    CHAMPION_ALIAS,
+    RegisteredVersion,
+    load_registered_model,
+    register_relation_model,
 )
 from trainable.common.tracking.sweep_run import SweepDescription, SweepRun
 from trainable.common.tracking.system_metrics import monitor_system
@@ -51,6 +60,7 @@ from trainable.common.tracking.trial_run import (
 )
 
 __all__ = [
+    "CHAMPION_ALIAS",
     "CONFIRMATION_STAGE",
     "CONFIRMS_TAG",
     "FAILED",
@@ -65,6 +75,7 @@ __all__ = [
     "STOPPED_EARLY_TAG",
     "TRIAL_ID_TAG",
     "NullTrialRun",
+    "RegisteredVersion",
     "RunEnd",
     "SweepDescription",
     "SweepRecord",
@@ -73,11 +84,14 @@ __all__ = [
     "TrialRecord",
     "TrialRun",
     "bounded_requests",
+    "data_sha256",
     "delete_runs",
     "download_artifact",
+    "experiment_name",
     "find_sweep_run",
     "flush_outboxes",
     "is_outage",
+    "load_registered_model",
     "log_folder",
     "monitor_system",
     "newest_run_tagged",
@@ -85,4 +99,5 @@ __all__ = [
     "probe_server",
     "read_confirmations",
     "read_sweep",
+    "register_relation_model",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from mlflow.tracking import MlflowClient
@@ -139,3 +140,24 @@ def download_artifact(uri: str, run_id: str, path: str, into: str) -> str:
 
 def log_folder(uri: str, run_id: str, folder: str, artifact_path: str) -> None:
     tracking_client(uri).log_artifacts(run_id, folder, artifact_path)
+
+
+def data_sha256(uri: str, run_id: str) -> dict[str, str]:
+    """The sha256 of each data file the sweep logged as a dataset input, by role (train, dev,
+    relations): what a verdict and its model were measured on."""
+    digests = {}
+    for dataset_input in tracking_client(uri).get_run(run_id).inputs.dataset_inputs:
+        role = next((t.value for t in dataset_input.tags if t.key == "mlflow.data.context"), "")
+        try:
+            sha256 = json.loads(dataset_input.dataset.profile or "{}").get("sha256")
+        except json.JSONDecodeError:
+            sha256 = None
+        if role and sha256:
+            digests[role] = str(sha256)
+    return digests
+
+
+def experiment_name(uri: str, run_id: str) -> str:
+    """The name of the MLflow experiment ``run_id`` belongs to."""
+    client = tracking_client(uri)
+    return client.get_experiment(client.get_run(run_id).info.experiment_id).name
