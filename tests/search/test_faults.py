@@ -5,6 +5,7 @@ NaN cases are marked slow.
 """
 
 import json
+import signal
 import subprocess
 import time
 
@@ -144,3 +145,33 @@ def test_a_killed_driver_resumes_without_rerunning_or_orphaned_runs(small):
     for trial_dir in trial_dirs:
         lines = (trial_dir / "result.json").read_text().strip().splitlines()
         assert len(lines) == 1  # no finished trial ran again
+
+
+@pytest.mark.slow
+def test_a_driver_killed_as_a_trial_ends_resumes_every_trial_and_keeps_no_checkpoint(small):
+    """The checkpoint-deletion window: the driver is SIGKILLed the moment it prints that a
+    trial ended, before Tune's saved state says so. Had the ended trial's checkpoint been
+    deleted at once, the resume would restore a RUNNING trial from a missing folder."""
+    folder, tmp_path = small
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = sweep_command(
+        folder, tmp_path, store, "window",
+        "search.num_samples=3", "search.max_concurrent=1", "search.scheduler.type=none",
+        "search.space.num_train_epochs.int=[2, 2]",
+    )  # fmt: skip
+    first = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    for line in first.stdout:
+        if "sweep: trial" in line and " ended | 1 of " in line:
+            first.kill()  # SIGKILL at once: no handler runs, no state save follows
+            break
+    first.wait(timeout=60)
+    assert first.returncode == -signal.SIGKILL, "the sweep ended before a trial did"
+
+    done = run_in_repo([*command, "--resume"], timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "3 finished or stopped early, 0 errored" in done.stdout
+    _, children = sweep_runs(MlflowClient(store), "window")
+    assert len(children) == 3 and {c.info.status for c in children} == {"FINISHED"}
+    assert not list((tmp_path / "results" / "window").rglob("checkpoint_*"))
