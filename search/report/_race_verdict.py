@@ -14,12 +14,12 @@ def headline(result: RaceResult, labels: dict[str, str]) -> str:
     """One sentence (a few clauses) for the report's top line."""
     say = _Say(result, lambda criterion: labels.get(criterion, criterion))
     running = result.running
-    if len(running) == 1:
+    if result.decision == "winner":
         return say.winner(running[0])
-    open_claims = [claim for claim in result.claims if {claim.a, claim.b} <= set(running)]
-    if all(claim.kind == "equivalent" for claim in open_claims):
+    if result.decision == "equivalent":
         return say.equivalent(running)
-    return say.undecided([claim for claim in open_claims if claim.kind == "undecided"])
+    left = [claim for claim in result.claims if {claim.a, claim.b} <= set(running)]
+    return say.undecided([claim for claim in left if claim.kind == "undecided"])
 
 
 class _Say:

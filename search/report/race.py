@@ -110,6 +110,16 @@ class RaceResult:
         return sorted(alive, key=lambda criterion: -self._sign * self.means[criterion])
 
     @property
+    def decision(self) -> Literal["winner", "equivalent", "undecided"]:
+        """ "winner": one criterion left running, so better than every other (directly or through
+        the criterion that beat it); "equivalent": those left are all within the margin."""
+        running = self.running
+        if len(running) == 1:
+            return "winner"
+        left = [claim for claim in self.claims if {claim.a, claim.b} <= set(running)]
+        return "equivalent" if all(c.kind == "equivalent" for c in left) else "undecided"
+
+    @property
     def _sign(self) -> float:
         return 1.0 if direction(self.metric) == "max" else -1.0
 
