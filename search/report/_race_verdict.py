@@ -54,7 +54,7 @@ class _Say:
 
     def equivalent(self, running: list[str]) -> str:
         if self.r.baseline in running:
-            others = [self.label(c) for c in running if c != self.r.baseline]
+            others = [self.label(c) for c in self.r.seeds if c in running and c != self.r.baseline]
             verb = "is" if len(others) == 1 else "are"
             base = self.label(self.r.baseline)
             text = f"Use {base}: {_listed(others)} {verb} within {self.margin} of it"
