@@ -1,5 +1,8 @@
 """Which confirmed criterion is best, and how sure is that? Paired, family-wise seed statistics.
 
+``rank_criteria`` judges a fixed number of seeds; ``race`` (from ``search.report.race``) draws
+seeds look by look, drops clear losers and can also say "equivalent within a margin".
+
 The confirmation stage re-trains the best configuration of each top criterion with the SAME
 training seeds 1..N, so scores of different criteria on one seed share that seed's data order and
 initialisation. Each pair of criteria is therefore compared PAIRED on seed: a paired-t interval
@@ -61,6 +64,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from scipy import special
+
+from search.report.race import Claim, RaceResult, race
+
+__all__ = ["Claim", "Comparison", "RaceResult", "Ranking", "mean_sd", "race", "rank_criteria"]
 
 _MODES = {"max": 1.0, "min": -1.0}
 
