@@ -173,10 +173,22 @@ class ModelSettings(Section):
         return self.name_or_path == "scratch"
 
 
+# Upper bounds on what runs on the machine: a trial's settings are read back from MLflow (the
+# report re-trains them), so a planted value must not start thousands of processes or allocate
+# without limit. Far above any real run (KLUE fits batch 32; 4 workers feed a GPU).
+MAX_BATCH_SIZE = 4096
+MAX_WORKERS = 64
+MAX_ACCUMULATION = 1024
+
+
 class TrainSettings(Section):
     learning_rate: float = Field(3e-5, gt=0.0, le=1.0, description="peak AdamW learning rate")
-    batch_size: PositiveInt = Field(32, description="examples per optimizer step per device")
-    eval_batch_size: PositiveInt = Field(128, description="examples per evaluation batch")
+    batch_size: int = Field(
+        32, ge=1, le=MAX_BATCH_SIZE, description="examples per optimizer step per device"
+    )
+    eval_batch_size: int = Field(
+        128, ge=1, le=MAX_BATCH_SIZE, description="examples per evaluation batch"
+    )
     num_train_epochs: int = Field(3, ge=1, le=100, description="epochs; evaluated after each")
     schedule_epochs: int | None = Field(
         None,
@@ -189,11 +201,15 @@ class TrainSettings(Section):
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of steps in linear warmup")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW decoupled weight decay")
     max_grad_norm: float = Field(1.0, gt=0.0, description="gradient clipping norm")
-    gradient_accumulation_steps: PositiveInt = Field(1, description="micro-batches per step")
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, le=MAX_ACCUMULATION, description="micro-batches per step"
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU"
     )
-    dataloader_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    dataloader_workers: int = Field(
+        0, ge=0, le=MAX_WORKERS, description="DataLoader worker processes"
+    )
     log_every_steps: PositiveInt = Field(
         50,
         description="optimizer steps between training-loss points (MLflow train_loss_step and "
