@@ -17,8 +17,15 @@ from typing import Any
 
 MASK = "***"
 # Names of environment variables that hold credentials: configs may not expand them, and their
-# values are masked wherever they would be written.
-_SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|KEY|CREDENTIAL", re.IGNORECASE)
+# values are masked wherever they would be written. Words found anywhere in a name...
+_SECRET_WORD = re.compile(
+    r"TOKEN|PASS|SECRET|KEY|CREDENTIAL|CREDS|AUTH|COOKIE|PRIVATE|CONNECTION_STRING|DATABASE_URL",
+    re.IGNORECASE,
+)
+# ...and abbreviations that count only as a whole ``_`` part (PATH holds PAT, OLDPWD holds PWD):
+# MYSQL_PWD, GH_PAT, CI_JOB_JWT, SENTRY_DSN.
+_SECRET_PART = re.compile(r"(?:^|_)(?:PWD|PAT|JWT|DSN)(?:_|$)", re.IGNORECASE)
+_NOT_SECRET = {"PWD"}  # the shell's working directory
 # Shorter values are not masked: replacing every "1234" in a log would garble it, and a secret
 # that short is no secret.
 MIN_MASKED_LENGTH = 8
@@ -26,8 +33,11 @@ _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@"
 
 
 def looks_secret(name: str) -> bool:
-    """Whether an environment variable's name says it holds a credential."""
-    return bool(_SECRET_NAME.search(name))
+    """Whether an environment variable's name says it holds a credential: the one rule for both
+    refusing ``${NAME}`` in configs and masking values in what we write."""
+    if name.upper() in _NOT_SECRET:
+        return False
+    return bool(_SECRET_WORD.search(name) or _SECRET_PART.search(name))
 
 
 def has_userinfo(uri: str) -> bool:
