@@ -90,7 +90,7 @@ def _run_trial(
         tags={NODE_TAG: ray_tune.node_id(), **settings.tracking.tags},  # this attempt's node
         experiment_dir=settings.storage.path / settings.experiment.name,
     )
-    run.log_text(dump_yaml(settings), "trial_settings.yaml")
+    run.log_text(dump_yaml(settings.portable()), "trial_settings.yaml")
 
     work_dir = ray_tune.trial_dir() / "hf"
     resume_from = ray_tune.restored_checkpoint(into=work_dir / "resume")

@@ -74,7 +74,10 @@ def _setup(local: TrialSettings, recorded: TrialSettings) -> dict[str, tuple[dic
             local.data.model_dump(mode="json", exclude=places),
             recorded.data.model_dump(mode="json", exclude=places),
         ),
-        "model": (local.model.model_dump(mode="json"), recorded.model.model_dump(mode="json")),
+        "model": (  # a model folder is logged portable: compare it so on both sides
+            local.portable().model.model_dump(mode="json"),
+            recorded.portable().model.model_dump(mode="json"),
+        ),
     }
 
 
@@ -89,7 +92,7 @@ def _located_here(recorded: TrialSettings, trains: bool) -> TrialSettings:
             [f"the sweep's model {model!r} is named by MLflow, and the report trains only a "
              "model its --config names; give the sweep's --config, or --confirm 0"],
         )  # fmt: skip
-    local_folder = model.startswith(("/", ".", "~")) or Path(model).exists()
+    local_folder = model.startswith(("/", ".", "~", "<sha256:")) or Path(model).exists()
     if not recorded.model.is_scratch and local_folder:
         raise ConfigError(
             "search.report",

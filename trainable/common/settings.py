@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from trainable.common.redact import has_userinfo
+from trainable.common.redact import has_userinfo, portable_path
 from trainable.common.yaml_config import CwdRelative, resolve_path, validate_config
 
 KLUE_RE_DIR_ENV = "KLUE_RE_DIR"
+SQLITE_PREFIX = "sqlite:///"
 URI_CREDENTIALS = (
     "embeds a user name or password, which would be logged and sent wherever the URI goes; "
     "put them in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead"
@@ -292,10 +293,14 @@ class TrackingSettings(Section):
         A URI with credentials is refused (``check_tracking_uri``)."""
         if uri:
             check_tracking_uri(uri)
-        prefix = "sqlite:///"
+        prefix = SQLITE_PREFIX
         if uri and uri.startswith(prefix) and not uri.startswith(prefix + "/"):
             return prefix + str(Path(uri.removeprefix(prefix)).resolve())
         return uri
+
+
+def _portable(path: Path | None) -> Path | None:
+    return None if path is None else Path(portable_path(path))
 
 
 class StorageSettings(Section):
@@ -318,6 +323,24 @@ class TrialSettings(Section):
     criterion: CriterionSettings = Field(default_factory=CriterionSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+
+    def portable(self) -> Self:
+        """These settings as MLflow may hold them: every local location (data, cache, results,
+        a model folder, an SQLite store) as ``portable_path`` gives it. Only for showing: the
+        report never takes a location from MLflow."""
+        data = self.data.model_copy(
+            update={key: _portable(getattr(self.data, key)) for key in ("dir", "cache_dir")}
+        )
+        model = self.model.model_copy(
+            update={"name_or_path": portable_path(self.model.name_or_path)}
+        )
+        storage = self.storage.model_copy(update={"path": _portable(self.storage.path)})
+        uri = self.tracking.uri
+        if uri and uri.startswith(SQLITE_PREFIX):
+            uri = SQLITE_PREFIX + portable_path(uri.removeprefix(SQLITE_PREFIX))
+        tracking = self.tracking.model_copy(update={"uri": uri})
+        update = {"data": data, "model": model, "storage": storage, "tracking": tracking}
+        return self.model_copy(update=update)
 
     def with_sampled(self, sampled: dict[str, Any]) -> TrialSettings:
         """Apply a trial's sampled values: ``criterion``, train fields, or criterion parameters.
