@@ -62,7 +62,7 @@ train: install
 STORAGE ?= ray_results
 DASHBOARD_PORT ?= 8080
 
-## A sweep's Optuna study in optuna-dashboard on http://127.0.0.1:8080: every trial's state,
+## A sweep's Optuna study in optuna-dashboard on http://127.0.0.1:8080, read-only: every trial's state,
 ## value and per-epoch values, plus history, intermediate-value and importance plots.
 ## make dashboard SWEEP=<experiment.name> [STORAGE=<storage.path>]
 dashboard: install
@@ -72,7 +72,7 @@ dashboard: install
 	@if [ ! -f "$(STORAGE)/$(SWEEP)/optuna.db" ]; then \
 	  echo "make dashboard: no Optuna study at $(STORAGE)/$(SWEEP)/optuna.db (a sweep elsewhere: STORAGE=<its storage.path>)" >&2; \
 	  exit 2; fi
-	$(BIN)/optuna-dashboard sqlite:///$(STORAGE)/$(SWEEP)/optuna.db --host 127.0.0.1 --port $(DASHBOARD_PORT)
+	$(BIN)/python -m search.dashboard $(STORAGE)/$(SWEEP)/optuna.db --port $(DASHBOARD_PORT)
 
 bench: install
 	$(BIN)/python bench/losses.py

@@ -35,6 +35,14 @@ def plain(text: Any) -> str:
     return _HTML_START.sub("&lt;", str(text))
 
 
+def link_text(text: Any) -> str:
+    """``plain`` text inside ``[...]`` (a link's or an image's): brackets and backslashes are
+    escaped and lines joined, so a caption built from MLflow values cannot close the brackets
+    and choose its own link."""
+    escaped = re.sub(r"([\\\[\]])", r"\\\1", str(text))
+    return plain(escaped).replace("\r", " ").replace("\n", " ")
+
+
 def cell(value: Any) -> str:
     """A table cell: ``short``'s text, ``plain``, on one line, its pipes escaped."""
     text = plain(short(value)).replace("\r", " ").replace("\n", " ")

@@ -10,13 +10,14 @@ trials' outboxes keep their records for ``--resume``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from search.config import SweepConfig
 from search.markdown import error_line
 from trainable.common import ray_tune
+from trainable.common.redact import portable_path, portable_text
 from trainable.common.settings import TrialSettings
 from trainable.common.tracking import (
     METRIC_TAG,
@@ -63,16 +64,17 @@ class NullSweepTracking:
 
 
 class SweepTracking(NullSweepTracking):
-    def __init__(self, sweep: SweepRun, default_epochs: int) -> None:
+    def __init__(self, sweep: SweepRun, default_epochs: int, local: Sequence[Path] = ()) -> None:
         self.sweep = sweep
         self.default_epochs = default_epochs
+        self.local = list(local)  # folders the summary names, shown portable in MLflow
 
     @classmethod
     def open(cls, config: SweepConfig, experiment_dir: Path, run_id: str | None) -> SweepTracking:
         """Create the parent run, or reopen ``run_id`` when the sweep resumes."""
         tags = {
             "sweep.config_hash": config.config_hash(),
-            "ray.experiment_path": str(experiment_dir),
+            "ray.experiment_path": portable_path(experiment_dir),
             METRIC_TAG: config.search.metric,
             SEARCHED_TAG: ",".join(config.search.space),
             "sweep.num_samples": str(config.search.num_samples),  # --resume may raise it
@@ -83,7 +85,8 @@ class SweepTracking(NullSweepTracking):
         sweep = SweepRun.open(
             config.tracking, config.experiment.name, tags, run_id=run_id, describe=describe
         )
-        return cls(sweep, config.train.num_train_epochs)
+        local = [experiment_dir, config.data.resolved_dir(), config.data.resolved_cache_dir()]
+        return cls(sweep, config.train.num_train_epochs, local)
 
     @property
     def run_id(self) -> str:
@@ -156,7 +159,9 @@ class SweepTracking(NullSweepTracking):
     def finish(self, summary_markdown: str, best_scores: dict[str, float], failed: bool) -> None:
         tolerate_outage(
             "closing the parent run",
-            lambda: self.sweep.finish(summary_markdown, best_scores, failed=failed),
+            lambda: self.sweep.finish(
+                portable_text(summary_markdown, self.local), best_scores, failed=failed
+            ),
         )
 
 
@@ -164,8 +169,8 @@ def sweep_params(config: SweepConfig) -> dict[str, str]:
     """The sweep's settings as flat MLflow params (``train.learning_rate``, ``search.seed``, ...).
     Left out: the space and warm-start points (the ``search.yaml`` file holds them), the trial
     count (``--resume`` may raise it; a tag holds it) and the tracking URI (it may carry
-    credentials, and every reader of the experiment sees params)."""
-    data = config.model_dump(mode="json", by_alias=True)
+    credentials, and every reader of the experiment sees params). Locations are portable."""
+    data = config.portable().model_dump(mode="json", by_alias=True)
     for section, key in UNTRACKED_PARAMS:
         data.get(section, {}).pop(key, None)
     return {key: _param_text(value) for key, value in _flatten(data).items()}

@@ -43,3 +43,12 @@ def test_every_test_the_readme_cites_exists():
         sources = [p.read_text() for p in tests_dir.rglob(file_name)]
         assert sources, f"README cites {file_name}, which is not under tests/"
         assert any(f"def {test_name}(" in text for text in sources), f"{file_name}::{test_name}"
+
+
+def test_no_command_the_readme_shows_puts_a_secret_in_shell_history():
+    """A credential typed after ``NAME=`` lands in the shell's history file; the README's
+    commands read it without echo (``read -rs``) and pass it on as a variable."""
+    text = README.read_text()
+    typed = re.findall(r"\b\w*(?:PASSWORD|TOKEN|SECRET)=(?![\"']?\$)\S*", text)
+    assert not typed, typed
+    assert "read -rs MLFLOW_TRACKING_PASSWORD" in text

@@ -30,7 +30,7 @@ from transformers import PreTrainedTokenizerBase
 
 from trainable.common.settings import TrialSettings, download_dir
 from trainable.data_cache import CACHE_FORMAT, read_cache, write_cache
-from trainable.fetch import LICENSE, fetch_klue_re, file_sha256
+from trainable.fetch import LICENSE, fetch_klue_re
 from trainable.markers import mark_entities
 from trainable.model import build_tokenizer
 from trainable.prepared import PreparedData, RelationDataset
@@ -52,9 +52,10 @@ def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> Prepared
     files = [folder / data.train_file, folder / data.dev_file, folder / data.relation_file]
     if data.downloads():  # before any hashing or tokenizing: offline, this fails in seconds
         fetch_klue_re(folder, [path.name for path in files])
+    contents = [_read_file(path) for path in files]  # hashed and parsed: read once
     sources = {
-        role: (str(path.resolve()), _file_hash(path))
-        for role, path in zip(("train", "dev", "relations"), files, strict=True)
+        role: (str(path.resolve()), hashlib.sha256(content).hexdigest())
+        for role, path, content in zip(("train", "dev", "relations"), files, contents, strict=True)
     }
     fingerprint = _fingerprint(settings, [digest for _, digest in sources.values()])
     cache = data.resolved_cache_dir() / fingerprint
@@ -62,7 +63,7 @@ def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> Prepared
         logger.info("prepared data: cache hit %s", cache)
         cached.source_files = sources  # same content, maybe another folder: report this one
         return cached
-    prepared = _prepare(settings, *files, fingerprint=fingerprint)
+    prepared = _prepare(settings, files, contents, fingerprint=fingerprint)
     prepared.source_files = sources
     if use_cache:
         write_cache(cache, prepared)
@@ -70,19 +71,22 @@ def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> Prepared
 
 
 def _prepare(
-    settings: TrialSettings,
-    train_file: Path,
-    dev_file: Path,
-    relation_file: Path,
-    fingerprint: str,
+    settings: TrialSettings, files: list[Path], contents: list[bytes], fingerprint: str
 ) -> PreparedData:
+    """``files`` (train, dev, relations) as their ``contents``, the bytes the key was hashed
+    from: a file swapped after that read cannot be trained on under the official key."""
     data, seed = settings.data, settings.experiment.seed
-    label_names = load_label_names(relation_file)
-    train, train_report = load_records(
-        train_file, label_names, on_bad_record=data.on_bad_record, dedupe=data.dedupe
+    (train_file, dev_file, relation_file), (train_bytes, dev_bytes, relation_bytes) = (
+        files,
+        contents,
     )
+    label_names = load_label_names(relation_file, relation_bytes)
+    train, train_report = load_records(
+        train_file, label_names, on_bad_record=data.on_bad_record, dedupe=data.dedupe,
+        content=train_bytes,
+    )  # fmt: skip
     dev, dev_report = load_records(
-        dev_file, label_names, on_bad_record=data.on_bad_record, dedupe=False
+        dev_file, label_names, on_bad_record=data.on_bad_record, dedupe=False, content=dev_bytes
     )
     notes = [train_report.summary(), dev_report.summary()]
     if data.train_subsample:
@@ -168,9 +172,9 @@ def _fingerprint(settings: TrialSettings, file_hashes: list[str]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _file_hash(path: Path) -> str:
+def _read_file(path: Path) -> bytes:
     try:
-        return file_sha256(path)
+        return path.read_bytes()
     except FileNotFoundError:
         raise DataError(
             f"{path}: file not found. Put the KLUE RE v1.1 files there (python -m trainable.data "

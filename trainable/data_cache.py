@@ -6,7 +6,8 @@ NumPy with ``allow_pickle=False``, everything else through JSON, and the tokeniz
 own ``save_pretrained`` (``tokenizer.json``), loaded from the local folder without remote code
 and compared with a description saved beside it. A folder that is unreadable, incomplete or
 disagrees with itself (an older cache's ``prepared.pkl`` included, never opened) is logged and
-rebuilt.
+rebuilt. A folder (or cache root) another user owns is logged and neither read nor replaced:
+its owner could change it between our check and our read.
 
 One folder per key::
 
@@ -41,6 +42,11 @@ def read_cache(folder: Path) -> PreparedData | None:
     """The data cached at ``folder`` (named by its key), or None: absent, or unusable (logged)."""
     if not os.path.lexists(folder):
         return None
+    if (stranger := _foreign_owner(folder)) is not None:
+        logger.warning(
+            "prepared data cache %s not used: owned by uid %d, not this user", folder, stranger
+        )
+        return None
     try:
         return _load(folder)
     except Exception as error:  # whatever is wrong with it, rebuilding is the fix
@@ -53,6 +59,12 @@ def write_cache(folder: Path, prepared: PreparedData) -> None:
     staging = None
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
+        if (stranger := _foreign_owner(folder.parent)) is not None:
+            logger.warning(
+                "prepared data not cached: %s is owned by uid %d, not this user",
+                folder.parent, stranger,
+            )  # fmt: skip
+            return
         staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
         _dump(staging, prepared)
         _publish(staging, folder)
@@ -98,12 +110,20 @@ def _publish(staging: Path, folder: Path) -> None:
     except OSError:
         if not os.path.lexists(folder):
             raise
-    if _usable(folder):
-        return
+    if _foreign_owner(folder) is not None or _usable(folder):
+        return  # another user's folder is theirs to fix; ours that loads is the same result
     aside = folder.with_name(f".stale-{folder.name}-{uuid.uuid4().hex[:8]}")
     folder.rename(aside)
     staging.rename(folder)
     _remove(aside)
+
+
+def _foreign_owner(path: Path) -> int | None:
+    """The owner of ``path`` (not followed if a link) or of its folder, when not this user."""
+    for owner in (os.lstat(path).st_uid, os.stat(path.parent).st_uid):
+        if owner != os.geteuid():
+            return owner
+    return None
 
 
 def _remove(path: Path) -> None:

@@ -165,7 +165,8 @@ def _train_subwords(
 
 def _load(auto_class, name_or_path: str, what: str):
     try:
-        return auto_class.from_pretrained(name_or_path)
+        # Never the checkpoint's own Python (transformers would offer to run it)
+        return auto_class.from_pretrained(name_or_path, trust_remote_code=False)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         raise load_error(name_or_path, what, first_line) from None

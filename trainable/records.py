@@ -9,6 +9,7 @@ id and the problem, unless ``on_bad_record="skip"``, which drops it and counts i
 from __future__ import annotations
 
 import ast
+import io
 import json
 import numbers
 from collections import Counter, defaultdict
@@ -74,9 +75,10 @@ class LoadReport:
         return "; ".join(parts)
 
 
-def load_label_names(path: Path) -> list[str]:
-    """KLUE's label order from ``relation_list.json`` (id 0 must be ``no_relation``)."""
-    raw = _read_json(path)
+def load_label_names(path: Path, content: bytes | None = None) -> list[str]:
+    """KLUE's label order from ``relation_list.json`` (id 0 must be ``no_relation``);
+    ``content``: the file's bytes, already read (``path`` then only names it in errors)."""
+    raw = _read_json(path, content)
     names = raw.get("relations") if isinstance(raw, dict) else None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
         raise DataError(f'{path}: expected {{"relations": [label names...]}}')
@@ -88,10 +90,17 @@ def load_label_names(path: Path) -> list[str]:
 
 
 def load_records(
-    path: Path, label_names: list[str], *, on_bad_record: str = "error", dedupe: bool = True
+    path: Path,
+    label_names: list[str],
+    *,
+    on_bad_record: str = "error",
+    dedupe: bool = True,
+    content: bytes | None = None,
 ) -> tuple[list[Record], LoadReport]:
-    """Load ``path`` (``.json``: official KLUE; ``.csv``: boostcamp layout) and validate it."""
-    raw_records = read_raw_records(path)
+    """Load ``path`` (``.json``: official KLUE; ``.csv``: boostcamp layout) and validate it;
+    ``content``: its bytes, already read and hashed, so what is parsed is what was hashed."""
+    raw_records = read_raw_records(path, content)
+
     report = LoadReport(file=path.name)
     known_labels = set(label_names)
     records = []
@@ -112,9 +121,12 @@ def load_records(
     return records, report
 
 
-def read_raw_records(path: Path) -> list[Any]:
-    """The file's records as read, unchecked (``.json``: KLUE; ``.csv``: boostcamp layout)."""
-    return _read_csv(path) if path.suffix.lower() == ".csv" else _read_klue_json(path)
+def read_raw_records(path: Path, content: bytes | None = None) -> list[Any]:
+    """The file's records as read, unchecked (``.json``: KLUE; ``.csv``: boostcamp layout);
+    ``content``: its bytes, when already read."""
+    if path.suffix.lower() == ".csv":
+        return _read_csv(path, content)
+    return _read_klue_json(path, content)
 
 
 def parse_input_records(rows: list[Any]) -> list[Record]:
@@ -133,8 +145,10 @@ def parse_input_records(rows: list[Any]) -> list[Record]:
 
 
 # ---------------------------------------------------------------- readers
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, content: bytes | None = None) -> Any:
     try:
+        if content is not None:
+            return json.loads(content.decode("utf-8"))
         with path.open(encoding="utf-8") as handle:
             return json.load(handle)
     except FileNotFoundError:
@@ -149,17 +163,18 @@ def _read_json(path: Path) -> Any:
         raise DataError(f"{path}: cannot read ({error.strerror})") from None
 
 
-def _read_klue_json(path: Path) -> list[Any]:
-    data = _read_json(path)
+def _read_klue_json(path: Path, content: bytes | None = None) -> list[Any]:
+    data = _read_json(path, content)
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
     return data
 
 
-def _read_csv(path: Path) -> list[dict[str, Any]]:
+def _read_csv(path: Path, content: bytes | None = None) -> list[dict[str, Any]]:
     """The boostcamp CSV: entity columns hold Python dict literals (parsed, never ``eval``'d)."""
+    source = io.BytesIO(content) if content is not None else path
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except UnicodeDecodeError as error:

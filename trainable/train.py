@@ -92,7 +92,7 @@ def _run_trial(
         tags={NODE_TAG: ray_tune.node_id(), **settings.tracking.tags},  # this attempt's node
         experiment_dir=settings.storage.path / settings.experiment.name,
     )
-    run.log_text(dump_yaml(settings), "trial_settings.yaml")
+    run.log_text(dump_yaml(settings.portable()), "trial_settings.yaml")
 
     # HF's own per-epoch folders live outside the trial folder: Ray uploads that folder while
     # the Trainer rotates them, and a file deleted mid-upload failed Tune's state save.

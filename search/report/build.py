@@ -24,7 +24,7 @@ from search.report.confirmation import Candidate, Confirmation, Plan, candidate_
 from search.report.recorded import recorded_settings, retrain_settings
 from search.report.render import write_html, write_markdown
 from search.space import SpaceParam
-from trainable.common.settings import TrialSettings, check_folder_name
+from trainable.common.settings import TrialSettings
 from trainable.common.tracking import (
     METRIC_TAG,
     SEARCH_ARTIFACT,
@@ -68,12 +68,13 @@ def build_report(request: ReportRequest, out: Path | None) -> Report:
     """Read the sweep, confirm the top criteria over seeds, register the recommended model,
     write every file."""
     sweep = read_sweep(request.tracking_uri, request.parent_run_id)
+    name = sweep.checked_name
     if request.metric is None:
         request = replace(request, metric=sweep.tags.get(METRIC_TAG, "micro_f1"))
     metric = request.metric
     trials = tables.trial_frame(sweep, metric, request.scope)
     _require_scores(sweep, trials, metric)
-    folder = out or _default_folder(sweep.name)
+    folder = out or Path("reports") / name
     folder.mkdir(parents=True, exist_ok=True)
     confirmation = _confirm(sweep, trials, request) if request.confirm_top_k else None
     if confirmation is not None:
@@ -99,7 +100,9 @@ def build_report(request: ReportRequest, out: Path | None) -> Report:
         model_line = "model: not registered: nothing was confirmed (--confirm 0)"
     content.notes.append(model_line[0].upper() + model_line[1:])
     best_settings = _retrain_settings(request, best["run_id"])
-    (folder / "best_config.yaml").write_text(_best_config(best_settings, sweep.name), "utf-8")
+    (folder / "best_config.yaml").write_text(
+        _best_config(best_settings, name, best["run_id"]), "utf-8"
+    )
     tables.spreadsheet_safe(trials).to_csv(folder / "trials.csv", index=False)
     write_markdown(content, folder)
     write_html(content, folder)
@@ -144,7 +147,7 @@ def _confirm(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest) -
     candidates = [
         Candidate(
             row["criterion"], tables.setup_label(row), row["run_id"],
-            _retrain_settings(request, row["run_id"]),
+            _retrain_settings(request, row["run_id"], trains=True),
         )
         for row in rows
     ]  # fmt: skip
@@ -168,32 +171,31 @@ def searched_space(uri: str, sweep: SweepRecord) -> dict[str, SpaceParam]:
     return validate_config(data, SearchSettings, source=source).space
 
 
-def _retrain_settings(request: ReportRequest, run_id: str) -> TrialSettings:
+def _retrain_settings(request: ReportRequest, run_id: str, trains: bool = False) -> TrialSettings:
     recorded = recorded_settings(request.tracking_uri, run_id)
-    settings = retrain_settings(recorded, request.settings)
+    settings = retrain_settings(recorded, request.settings, trains=trains)
     if request.settings is None:  # flags only: track where the report was pointed
         tracking = settings.tracking.model_copy(update={"uri": request.tracking_uri})
         settings = settings.model_copy(update={"tracking": tracking})
     return settings
 
 
-def _default_folder(sweep_name: str) -> Path:
-    """``reports/<sweep name>``: the name comes from an MLflow tag anyone with EDIT can set, so
-    it must be one plain folder name, inside ``reports``."""
-    try:
-        check_folder_name(sweep_name)
-    except ValueError as error:
-        raise TrackingError(f"the sweep's name tag {sweep_name!r} {error}; use --out") from None
-    return Path("reports") / sweep_name
-
-
-def _best_config(settings: TrialSettings, sweep_name: str) -> str:
+def _best_config(settings: TrialSettings, sweep_name: str, run_id: str) -> str:
+    """The winner as a config file. Loading a config expands ``${VAR}``, so a value read from
+    MLflow (run ``run_id``) that holds one is refused rather than written."""
     experiment = settings.experiment.model_copy(update={"name": f"{sweep_name}-best"})
     tracking = settings.tracking.model_copy(update={"parent_run_id": None})
     best = settings.model_copy(update={"experiment": experiment, "tracking": tracking})
+    body = dump_yaml(best)
+    if "${" in body:
+        line = next(line for line in body.splitlines() if "${" in line)
+        raise TrackingError(
+            f"MLflow run {run_id}: {line.strip()!r} would be expanded when best_config.yaml "
+            "is loaded; a value from MLflow may not hold '${'"
+        )
     header = f"# The winning trial of sweep {sweep_name}, as one training:\n"
     header += "#   python -m search.trial --config best_config.yaml\n"
-    return header + dump_yaml(best)
+    return header + body
 
 
 def _require_scores(sweep: SweepRecord, trials: pd.DataFrame, metric: str) -> None:

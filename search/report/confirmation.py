@@ -159,7 +159,7 @@ def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, p
     ray_tune.start_ray()
     tuner = ray_tune.build_tuner(
         _run_one, {"settings_list": settings_list, "data": data},
-        plan.resources, name=f"{sweep.name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}",
+        plan.resources, name=f"{sweep.checked_name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}",
         storage_path=plan.storage_path, metric=metric,
         param_space={"index": ray_tune.grid(list(range(len(jobs))))},
         max_concurrent=plan.max_concurrent, reuse_actors=True,

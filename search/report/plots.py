@@ -3,7 +3,9 @@ so every figure in the report is a real image either way."""
 
 from __future__ import annotations
 
+import functools
 import io
+from collections.abc import Callable
 
 import matplotlib
 
@@ -21,6 +23,19 @@ LOG_SCALED = ("learning_rate",)  # sampled on a log scale: shown on one
 COLORS = dict(zip(list_criteria(), plt.get_cmap("tab10").colors, strict=False))
 
 
+def _text_as_written(draw: Callable[..., bytes]) -> Callable[..., bytes]:
+    """Labels come from MLflow (trial ids, relation names): ``$...$`` in one must stay text,
+    not become mathtext (a bad formula raises and stops the report) or LaTeX."""
+
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs) -> bytes:
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
+@_text_as_written
 def score_vs_parameter(trials: pd.DataFrame, parameter: str, metric: str) -> bytes:
     """Selection (dots) and dev (crosses) score of every trial that sampled ``parameter``, by
     criterion."""
@@ -43,6 +58,7 @@ def score_vs_parameter(trials: pd.DataFrame, parameter: str, metric: str) -> byt
     return _png(figure)
 
 
+@_text_as_written
 def score_vs_epochs(trials: pd.DataFrame, metric: str) -> bytes:
     """Each trial's score against the epochs it ran, by criterion."""
     scored = trials[trials[metric].notna()]
@@ -59,6 +75,7 @@ def score_vs_epochs(trials: pd.DataFrame, metric: str) -> bytes:
     return _png(figure)
 
 
+@_text_as_written
 def learning_curves(sweep: SweepRecord, trials: pd.DataFrame, metric: str, top: int = 5) -> bytes:
     """Per-epoch selection (solid) and dev (dashed) scores of the ``top`` trials."""
     best = best_first(trials.dropna(subset=[metric]), metric).head(top)
@@ -82,6 +99,7 @@ def learning_curves(sweep: SweepRecord, trials: pd.DataFrame, metric: str, top: 
     return _png(figure)
 
 
+@_text_as_written
 def per_class_f1(per_class: dict[str, pd.Series]) -> bytes:
     """Dev F1 per relation of the trials compared (e.g. the winner and the best ``ce``): where do
     rare relations gain?"""

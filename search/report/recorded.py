@@ -31,10 +31,16 @@ def recorded_settings(uri: str, run_id: str) -> TrialSettings:
     return validate_config(data, TrialSettings, source=f"MLflow run {run_id} {SETTINGS_ARTIFACT}")
 
 
-def retrain_settings(recorded: TrialSettings, local: TrialSettings | None) -> TrialSettings:
+def retrain_settings(
+    recorded: TrialSettings, local: TrialSettings | None, *, trains: bool = False
+) -> TrialSettings:
     """The trial's criterion and training values on this machine's settings (``local``, the
-    report's config; ``None``: the recorded data and model values at default locations)."""
-    base = _check_same_setup(recorded, local) if local is not None else _located_here(recorded)
+    report's config; ``None``: the recorded data and model values at default locations).
+    ``trains``: the settings will train here (confirmation), not only be written down."""
+    if local is not None:
+        base = _check_same_setup(recorded, local)
+    else:
+        base = _located_here(recorded, trains)
     experiment = base.experiment.model_copy(update={"seed": recorded.experiment.seed})
     return base.model_copy(
         update={"criterion": recorded.criterion, "train": recorded.train, "experiment": experiment}
@@ -68,14 +74,25 @@ def _setup(local: TrialSettings, recorded: TrialSettings) -> dict[str, tuple[dic
             local.data.model_dump(mode="json", exclude=places),
             recorded.data.model_dump(mode="json", exclude=places),
         ),
-        "model": (local.model.model_dump(mode="json"), recorded.model.model_dump(mode="json")),
+        "model": (  # a model folder is logged portable: compare it so on both sides
+            local.portable().model.model_dump(mode="json"),
+            recorded.portable().model.model_dump(mode="json"),
+        ),
     }
 
 
-def _located_here(recorded: TrialSettings) -> TrialSettings:
-    """The recorded data and model values, every location reset to this machine's default."""
+def _located_here(recorded: TrialSettings, trains: bool) -> TrialSettings:
+    """The recorded data and model values, every location reset to this machine's default. A
+    pretrained model named only by MLflow is never loaded: loading runs whatever its files
+    make the loader run, so training one needs the user's own --config to name it."""
     model = recorded.model.name_or_path
-    local_folder = model.startswith(("/", ".", "~")) or Path(model).exists()
+    if trains and not recorded.model.is_scratch:
+        raise ConfigError(
+            "search.report",
+            [f"the sweep's model {model!r} is named by MLflow, and the report trains only a "
+             "model its --config names; give the sweep's --config, or --confirm 0"],
+        )  # fmt: skip
+    local_folder = model.startswith(("/", ".", "~", "<sha256:")) or Path(model).exists()
     if not recorded.model.is_scratch and local_folder:
         raise ConfigError(
             "search.report",

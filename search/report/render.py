@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from search.markdown import markdown_table, plain, short
+from search.markdown import link_text, markdown_table, plain, short
 
 NO_IMPORTANCE = "Too few scored trials to say which parameters mattered."
 
@@ -43,7 +43,7 @@ def write_markdown(content: ReportContent, folder: Path) -> Path:
     lines += ["## Figures", ""]
     for stem, (caption, png) in content.figures.items():
         (folder / "plots" / f"{stem}.png").write_bytes(png)
-        lines += [f"![{caption}](plots/{stem}.png)", ""]
+        lines += [f"![{link_text(caption)}](plots/{stem}.png)", ""]
     lines += ["## Compute", ""]
     lines += [
         f"- {key.replace('_', ' ')}: {short(value)}" for key, value in content.compute.items()

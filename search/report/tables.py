@@ -17,12 +17,14 @@ from search.best_trials import competing
 from search.markdown import missing, short
 from search.report.statistics import Ranking, mean_sd
 from trainable.common.directions import DIRECTIONS, best_first, direction
+from trainable.common.settings import TrainSettings
 from trainable.common.tracking import (
     FAILED,
     SEARCHED_TAG,
     STOPPED_EARLY_TAG,
     TRIAL_ID_TAG,
     SweepRecord,
+    TrackingError,
     TrialRecord,
 )
 
@@ -46,7 +48,7 @@ def trial_frame(sweep: SweepRecord, metric: str, scope: str) -> pd.DataFrame:
                 "trial_id": trial.tags.get(TRIAL_ID_TAG, ""),
                 "run_id": trial.run_id,
                 "status": _status(trial),
-                "criterion": params.get("criterion", ""),
+                "criterion": _criterion(trial),
                 **{name: _value(params.get(name)) for name in setup},
                 "epochs_run": len(trial.history.get(metric, {})),
                 "epoch": epoch,
@@ -68,6 +70,7 @@ def setup_names(sweep: SweepRecord) -> list[str]:
     without a record of its space shows the registry's criterion parameters."""
     searched = [name for name in sweep.tags.get(SEARCHED_TAG, "").split(",") if name]
     own = criterion_parameters()
+    _check_searched(searched, own, sweep.parent_run_id)
     if not searched:
         searched = own
     names = dict.fromkeys(
@@ -75,6 +78,31 @@ def setup_names(sweep: SweepRecord) -> list[str]:
     )
     names.pop("criterion", None)
     return list(names)
+
+
+def _check_searched(searched: list[str], own: list[str], run_id: str) -> None:
+    """The tag's names become columns of ``trials.csv`` and the report: anyone with EDIT can
+    write it, so a name outside the criteria's and training's own (a formula, or ``run_id``
+    overwriting a column) is refused, not shown."""
+    known = {"criterion", *own, *TrainSettings.model_fields}
+    unknown = [name for name in searched if name not in known]
+    if unknown:
+        raise TrackingError(
+            f"MLflow run {run_id}: tag {SEARCHED_TAG} names {unknown[0]!r}, not a criterion or "
+            f"train parameter; known: {', '.join(sorted(known))}"
+        )
+
+
+def _criterion(trial: TrialRecord) -> str:
+    """The trial's criterion param, one the registry knows (or none: a trial that failed before
+    logging it), so a planted name never reaches a caption, a colour or a file."""
+    name = trial.params.get("criterion", "")
+    if name and name not in list_criteria():
+        raise TrackingError(
+            f"MLflow run {trial.run_id}: unknown criterion {name!r}; known: "
+            f"{', '.join(list_criteria())}"
+        )
+    return name
 
 
 def criterion_parameters() -> list[str]:
@@ -229,8 +257,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` for a CSV file: text cells that a spreadsheet would run as a formula get a
-    leading ``'`` (shown as text). Numbers, negative ones too, are left as they are."""
+    """``frame`` for a CSV file: text cells and column names that a spreadsheet would run as a
+    formula get a leading ``'`` (shown as text). Numbers, negative ones too, are left as they
+    are."""
 
     def quoted(value: Any) -> Any:
         return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
@@ -239,4 +268,4 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     safe = frame.copy()
     for column in text_columns:
         safe[column] = safe[column].map(quoted)
-    return safe
+    return safe.rename(columns=quoted)

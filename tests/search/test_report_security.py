@@ -2,6 +2,8 @@
 ``trial_settings.yaml``) cannot make the report write elsewhere, read planted files, send the
 user's credentials to another host, or put live HTML or spreadsheet formulas in its files."""
 
+import re
+
 import pandas as pd
 import pytest
 import yaml
@@ -9,10 +11,13 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
 from search.markdown import cell, plain
+from search.report import plots
 from search.report.cli import main
 from search.report.recorded import retrain_settings
+from search.report.render import ReportContent, write_markdown
 from search.report.tables import spreadsheet_safe
 from trainable.common.settings import TrialSettings
+from trainable.common.tracking import SweepRecord, TrialRecord
 from trainable.common.yaml_config import ConfigError, dump_yaml, validate_config
 
 PLANTED = {
@@ -95,7 +100,7 @@ def test_a_sweep_name_tag_cannot_choose_the_report_folder(tmp_path, monkeypatch,
     parent = fake_sweep(uri, name, PLANTED)
     assert main(["--tracking-uri", uri, "--run-id", parent, "--confirm", "0"]) == 2
     error = capsys.readouterr().err
-    assert "the sweep's name tag" in error and "use --out" in error
+    assert "the sweep's name tag" in error and f"MLflow run {parent}" in error
     assert sorted(path.name for path in tmp_path.iterdir()) == ["mlflow.db", "mlruns"]
 
 
@@ -138,3 +143,126 @@ def test_the_report_refuses_a_tracking_uri_with_credentials(capsys):
     error = capsys.readouterr().err
     assert code == 2 and "--tracking-uri: embeds a user name or password" in error
     assert secret not in error
+
+
+# ---------------------------------------------------------------- second pass: MLflow is input
+def planted_trial(uri: str, parent: str, text: str) -> None:
+    """Overwrite the best trial's ``trial_settings.yaml`` with ``text`` (as an EDIT user can)."""
+    client = MlflowClient(uri)
+    experiment = client.get_run(parent).info.experiment_id
+    best = client.search_runs([experiment], "tags.`ray.trial_id` = 't0'")[0].info.run_id
+    client.log_text(best, text, "trial_settings.yaml")
+
+
+def report(uri: str, parent: str, out, *extra: str) -> int:
+    return main(["--tracking-uri", uri, "--run-id", parent, "--confirm", "0", "--out", str(out),
+                 *extra])  # fmt: skip
+
+
+def test_a_figure_caption_cannot_open_a_link_or_a_tag(tmp_path):
+    planted = "ce](x) <img src=x onerror=alert(1)> [y"
+    content = ReportContent(
+        "t", "w", {}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {},
+        {"per_class_f1": (f"per-relation dev F1: {planted}", b"png")},
+    )  # fmt: skip
+    text = write_markdown(content, tmp_path).read_text()
+    assert "<img" not in text and "ce\\](x) &lt;img src=x" in text
+    assert not re.search(r"(?<!\\)\]\(x\)", text)  # no link target but the figure's
+
+
+def test_an_unknown_criterion_from_mlflow_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent = fake_sweep(uri, "nightly", PLANTED)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("sweeps").experiment_id
+    tags = {"mlflow.parentRunId": parent, "ray.trial_id": "t2"}
+    child = client.create_run(experiment, tags=tags).info.run_id
+    client.log_param(child, "criterion", "ce](x) <img src=x onerror=alert(1)>")
+    assert report(uri, parent, tmp_path / "report") == 2
+    error = capsys.readouterr().err
+    assert f"MLflow run {child}" in error and "unknown criterion" in error
+
+
+@pytest.mark.parametrize(
+    "searched", ['criterion,=HYPERLINK("http://x"),gamma', "criterion,run_id", "criterion,status"]
+)
+def test_the_searched_tag_cannot_name_or_overwrite_a_column(
+    tmp_path, monkeypatch, capsys, searched
+):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent = fake_sweep(uri, "nightly", PLANTED)
+    MlflowClient(uri).set_tag(parent, "sweep.searched", searched)
+    assert report(uri, parent, tmp_path / "report") == 2
+    error = capsys.readouterr().err
+    assert f"MLflow run {parent}" in error and "sweep.searched" in error
+    assert not (tmp_path / "report" / "trials.csv").exists()
+
+
+def test_csv_headers_are_quoted_like_cells():
+    safe = spreadsheet_safe(pd.DataFrame({"=cmd()": ["x"], "ok": [1]}))
+    assert list(safe.columns) == ["'=cmd()", "ok"]
+
+
+@pytest.mark.parametrize(
+    "name", ["${HF_HUB_PAT}", "nightly\ntracking: {uri: http://x}", "../../escaped", "/tmp/abs"]
+)
+def test_a_sweep_name_tag_is_refused_with_out_too(tmp_path, monkeypatch, capsys, name):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_PAT", "hf_planted-secret-value")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent = fake_sweep(uri, name, PLANTED)
+    assert report(uri, parent, tmp_path / "report") == 2
+    error = capsys.readouterr().err
+    assert "the sweep's name tag" in error and f"MLflow run {parent}" in error
+    assert not (tmp_path / "report" / "best_config.yaml").exists()
+
+
+def test_no_string_from_mlflow_is_expanded_when_best_config_is_loaded(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent = fake_sweep(uri, "nightly", PLANTED)
+    planted = yaml.safe_load(dump_yaml(settings(PLANTED)))
+    planted["model"]["name_or_path"] = "org/${HOME}"
+    planted_trial(uri, parent, yaml.safe_dump(planted))
+    assert report(uri, parent, tmp_path / "report") == 2
+    assert "would be expanded" in capsys.readouterr().err
+    assert not (tmp_path / "report" / "best_config.yaml").exists()
+
+
+def test_without_a_config_the_report_trains_no_model_mlflow_names():
+    hub = {**PLANTED, "model": {"name_or_path": "attacker/remote-code-model"}}
+    with pytest.raises(ConfigError, match="the report trains only a model its --config names"):
+        retrain_settings(settings(hub), None, trains=True)
+    assert retrain_settings(settings(hub), None).model.name_or_path == hub["model"]["name_or_path"]
+    assert retrain_settings(settings(PLANTED), None, trains=True).model.is_scratch
+
+
+def test_training_values_from_mlflow_are_bounded(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent = fake_sweep(uri, "nightly", PLANTED)
+    planted = yaml.safe_load(dump_yaml(settings(PLANTED)))
+    planted["train"].update(dataloader_workers=100000, batch_size=10**9)
+    planted_trial(uri, parent, yaml.safe_dump(planted))
+    assert report(uri, parent, tmp_path / "report") == 2
+    error = capsys.readouterr().err
+    assert "MLflow run" in error and "train.dataloader_workers" in error
+    assert "train.batch_size" in error
+
+
+def test_mathtext_in_a_trial_id_is_drawn_as_text():
+    trials = pd.DataFrame(
+        {"run_id": ["r"], "trial_id": ["t$\\foo{$"], "criterion": ["ce"], "micro_f1": [1.0]}
+    )
+    sweep = SweepRecord("p", "s", {}, 0, 0, [TrialRecord("r", "FINISHED", {}, {}, HISTORY, 0, 0)],
+                        [])  # fmt: skip
+    assert plots.learning_curves(sweep, trials, "micro_f1").startswith(b"\x89PNG")
+    by_label = {"$\\foo{$": pd.Series([0.5], index=["x$\\bar{$"])}
+    assert plots.per_class_f1(by_label).startswith(b"\x89PNG")
+
+
+HISTORY = {"micro_f1": {1: 1.0, 2: 2.0}, "dev_micro_f1": {1: 1.0, 2: 1.5}}

@@ -19,6 +19,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import REPO, sweep_command, sweep_runs, trial_folders, wait_for_finished_trials
+from trainable.common.redact import portable_path
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +73,7 @@ def test_sweep_tracks_every_trial_under_one_parent_run(
     # best trial's scores as metrics, the summary as its description.
     summary = (tmp_path / "results" / experiment / "summary.md").read_text()
     assert parent.data.params["search.metric"] == "micro_f1"
-    assert parent.data.params["data.dir"] == str(folder)
+    assert parent.data.params["data.dir"] == portable_path(folder)  # no local absolute path
     assert not any(key.startswith("tracking.uri") for key in parent.data.params)
     assert parent.data.tags["mlflow.note.content"] == summary
     assert parent.data.tags["sweep.searched"].split(",")[0] == "criterion"

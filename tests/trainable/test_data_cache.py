@@ -7,8 +7,10 @@ would (a pickle, a pickled array, tokenizer remote code) under the right key, on
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import logging
+import os
 import pickle
 import shutil
 from pathlib import Path
@@ -290,3 +292,43 @@ def test_no_project_code_loads_anything_that_can_run_code():
         for what in _unsafe_loads(path.read_text(encoding="utf-8"))
     }
     assert found == ALLOWED
+
+
+def test_a_cache_folder_of_another_user_is_not_used(pristine, klue, tmp_path, monkeypatch, caplog):
+    """Another local user who can write the cache root plants a folder under the right key:
+    it is valid in every way but its owner, and it is neither read nor replaced."""
+    fresh, written = pristine
+    folder = tmp_path / "cache" / fresh.fingerprint
+    shutil.copytree(written, folder)
+    _rewrite_meta(folder, "notes", ["PLANTED by another user"])
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(folder).st_uid + 4242)
+    prepared, log = _prepare_logged(_settings(klue, tmp_path / "cache"), caplog)
+    assert "PLANTED by another user" not in prepared.notes and prepared.notes == fresh.notes
+    assert f"prepared data cache {folder} not used: owned by uid" in log
+    assert json.loads((folder / META).read_text())["notes"] == ["PLANTED by another user"]
+
+
+def test_the_bytes_hashed_are_the_bytes_parsed(klue, tmp_path, monkeypatch):
+    """A writer of a shared data folder swaps the train file once we have read it: what is
+    trained on is what was hashed (the cache key, MLflow's dataset digest), so the file is read
+    once."""
+    shared = Path(shutil.copytree(klue, tmp_path / "shared"))
+    train = (shared / TRAIN).resolve()
+    original = train.read_bytes()
+    records = json.loads(original)
+    poisoned = json.dumps([*records[:-1], {**records[-1], "guid": "planted-guid"}]).encode()
+    opened, real_open = [], Path.open
+
+    def open_then_swap(self, *args, **kwargs):
+        if Path(self).resolve() == train:
+            opened.append(args)
+            if len(opened) == 2:  # the attacker's write lands between two reads
+                with real_open(train, "wb") as handle:
+                    handle.write(poisoned)
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_then_swap)
+    prepared = prepare_data(_settings(shared, tmp_path / "cache"), use_cache=False)
+    guids = {guid for split in prepared.splits.values() for guid in split.guids}
+    assert "planted-guid" not in guids and len(opened) == 1
+    assert prepared.source_files["train"][1] == hashlib.sha256(original).hexdigest()

@@ -1,12 +1,13 @@
 """The production model route: an encoder and tokenizer saved locally with save_pretrained."""
 
+import contextlib
 import json
 import subprocess
 import sys
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel, BertTokenizer
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizer
 
 from trainable.common.settings import ModelSettings
 from trainable.markers import mark_entities
@@ -87,3 +88,33 @@ def test_the_scratch_tokenizer_is_the_same_in_every_process(raw_train):
         for _ in range(3)
     }  # fmt: skip
     assert len(fingerprints) == 1
+
+
+def test_a_checkpoint_that_asks_to_run_its_own_code_never_does(saved_model, monkeypatch):
+    """A planted checkpoint whose config maps the classes to its own module (which would write
+    a file when imported): every load says ``trust_remote_code=False``, and the code never runs."""
+    folder, _ = saved_model
+    ran = folder / "remote_code_ran"
+    (folder / "planted.py").write_text(
+        f"open({str(ran)!r}, 'w').close()\nfrom transformers import BertModel as Planted\n"
+    )
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {
+        "AutoModel": "planted.Planted",
+        "AutoTokenizer": [None, "planted.Planted"],
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    asked = []
+    for auto_class in (AutoModel, AutoTokenizer):
+        original = auto_class.from_pretrained.__func__
+
+        def spy(cls, *args, _original=original, **kwargs):
+            asked.append(kwargs.get("trust_remote_code"))
+            return _original(cls, *args, **kwargs)
+
+        monkeypatch.setattr(auto_class, "from_pretrained", classmethod(spy))
+    settings = ModelSettings(name_or_path=str(folder))
+    with contextlib.suppress(ModelLoadError):  # refusing the planted module is right too
+        build_model(settings, build_tokenizer(settings, [], 64), num_labels=3)
+    assert asked and asked == [False] * len(asked)
+    assert not ran.exists()

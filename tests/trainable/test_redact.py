@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import REPO, free_port
-from trainable.common.redact import redact
+from trainable.common.redact import looks_secret, redact
 from trainable.common.settings import TrackingSettings, TrialSettings
 from trainable.common.tracking import RunEnd, SweepDescription, SweepRun, open_trial_run
 from trainable.common.yaml_config import ConfigError, load_config, validate_config
@@ -52,6 +52,29 @@ def test_a_config_cannot_read_a_secret_looking_variable(tmp_path, monkeypatch, n
     message = str(error.value)
     assert f"experiment.name: ${{{name}}} names a secret" in message
     assert SECRET not in message
+
+
+WIDER_SECRETS = [
+    "MYSQL_PWD", "DB_PASS", "GH_PAT", "HF_HUB_PAT", "CI_JOB_JWT", "SENTRY_DSN", "DATABASE_URL",
+    "AZURE_STORAGE_CONNECTION_STRING", "GOOGLE_APPLICATION_CREDS", "DOCKER_AUTH_CONFIG",
+    "SESSION_COOKIE", "SSH_PRIVATE",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", WIDER_SECRETS)
+def test_common_secret_names_are_masked_and_never_expanded(tmp_path, monkeypatch, name):
+    """One rule for both: what a config may not read is what is masked where we write."""
+    monkeypatch.setenv(name, SECRET)
+    assert redact(f"value {SECRET}") == "value ***"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"experiment:\n  name: run-${{{name}}}\n")
+    with pytest.raises(ConfigError, match=f"\\${{{name}}} names a secret"):
+        load_config(config, TrialSettings)
+
+
+@pytest.mark.parametrize("name", ["PATH", "PWD", "OLDPWD", "HOME", "KLUE_RE_DIR", "PATCH_LEVEL"])
+def test_look_alike_names_are_not_secrets(name):
+    assert not looks_secret(name)
 
 
 def test_other_variables_still_expand(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ and interruption are handled alike.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -88,6 +89,7 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         return
     for key, value in LOOPBACK_ENV.items():
         os.environ.setdefault(key, value)
+    _private_token_file()
     ray.init(num_cpus=num_cpus, include_dashboard=False)
 
 
@@ -95,6 +97,24 @@ def stop_ray() -> None:
     """Shut Ray down, so that the trials' buffered log lines are printed now, not after ours."""
     if ray.is_initialized():
         ray.shutdown()
+
+
+def _private_token_file() -> None:
+    """A new local Ray turns on token authentication and writes ``~/.ray/auth_token`` with the
+    process umask (0644 in a 0755 folder): another local user could read it and run code in our
+    Ray, whose workers hold MLFLOW_TRACKING_PASSWORD. Both are made private first; Ray keeps a
+    token it finds (a 256-bit hex string, as its own generator makes)."""
+    folder = Path.home() / ".ray"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.chmod(0o700)
+    token = folder / "auth_token"
+    try:
+        descriptor = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        token.chmod(0o600)
+        return
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_hex(32))
 
 
 def trial_folder_name(trial: Any) -> str:

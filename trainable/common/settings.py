@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from trainable.common.redact import has_userinfo
+from trainable.common.redact import has_userinfo, portable_path
 from trainable.common.yaml_config import CwdRelative, resolve_path, validate_config
 
 KLUE_RE_DIR_ENV = "KLUE_RE_DIR"
+SQLITE_PREFIX = "sqlite:///"
 URI_CREDENTIALS = (
     "embeds a user name or password, which would be logged and sent wherever the URI goes; "
     "put them in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead"
@@ -173,10 +174,22 @@ class ModelSettings(Section):
         return self.name_or_path == "scratch"
 
 
+# Upper bounds on what runs on the machine: a trial's settings are read back from MLflow (the
+# report re-trains them), so a planted value must not start thousands of processes or allocate
+# without limit. Far above any real run (KLUE fits batch 32; 4 workers feed a GPU).
+MAX_BATCH_SIZE = 4096
+MAX_WORKERS = 64
+MAX_ACCUMULATION = 1024
+
+
 class TrainSettings(Section):
     learning_rate: float = Field(3e-5, gt=0.0, le=1.0, description="peak AdamW learning rate")
-    batch_size: PositiveInt = Field(32, description="examples per optimizer step per device")
-    eval_batch_size: PositiveInt = Field(128, description="examples per evaluation batch")
+    batch_size: int = Field(
+        32, ge=1, le=MAX_BATCH_SIZE, description="examples per optimizer step per device"
+    )
+    eval_batch_size: int = Field(
+        128, ge=1, le=MAX_BATCH_SIZE, description="examples per evaluation batch"
+    )
     num_train_epochs: int = Field(3, ge=1, le=100, description="epochs; evaluated after each")
     schedule_epochs: int | None = Field(
         None,
@@ -189,11 +202,15 @@ class TrainSettings(Section):
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of steps in linear warmup")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW decoupled weight decay")
     max_grad_norm: float = Field(1.0, gt=0.0, description="gradient clipping norm")
-    gradient_accumulation_steps: PositiveInt = Field(1, description="micro-batches per step")
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, le=MAX_ACCUMULATION, description="micro-batches per step"
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU"
     )
-    dataloader_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    dataloader_workers: int = Field(
+        0, ge=0, le=MAX_WORKERS, description="DataLoader worker processes"
+    )
     log_every_steps: PositiveInt = Field(
         50,
         description="optimizer steps between training-loss points (MLflow train_loss_step and "
@@ -276,10 +293,14 @@ class TrackingSettings(Section):
         A URI with credentials is refused (``check_tracking_uri``)."""
         if uri:
             check_tracking_uri(uri)
-        prefix = "sqlite:///"
+        prefix = SQLITE_PREFIX
         if uri and uri.startswith(prefix) and not uri.startswith(prefix + "/"):
             return prefix + str(Path(uri.removeprefix(prefix)).resolve())
         return uri
+
+
+def _portable(path: Path | None) -> Path | None:
+    return None if path is None else Path(portable_path(path))
 
 
 class BestModelSettings(Section):
@@ -315,6 +336,29 @@ class TrialSettings(Section):
     criterion: CriterionSettings = Field(default_factory=CriterionSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+
+    def portable(self) -> Self:
+        """These settings as MLflow may hold them: every local location (data, cache, results,
+        a model folder, an SQLite store) as ``portable_path`` gives it. Only for showing: the
+        report never takes a location from MLflow."""
+        data = self.data.model_copy(
+            update={key: _portable(getattr(self.data, key)) for key in ("dir", "cache_dir")}
+        )
+        model = self.model.model_copy(
+            update={"name_or_path": portable_path(self.model.name_or_path)}
+        )
+        best_model = self.storage.best_model
+        if best_model is not None:
+            best_model = best_model.model_copy(update={"dir": _portable(best_model.dir)})
+        storage = self.storage.model_copy(
+            update={"path": _portable(self.storage.path), "best_model": best_model}
+        )
+        uri = self.tracking.uri
+        if uri and uri.startswith(SQLITE_PREFIX):
+            uri = SQLITE_PREFIX + portable_path(uri.removeprefix(SQLITE_PREFIX))
+        tracking = self.tracking.model_copy(update={"uri": uri})
+        update = {"data": data, "model": model, "storage": storage, "tracking": tracking}
+        return self.model_copy(update=update)
 
     def with_sampled(self, sampled: dict[str, Any]) -> TrialSettings:
         """Apply a trial's sampled values: ``criterion``, train fields, or criterion parameters.

@@ -5,8 +5,10 @@ Read by every entry point (``search.run``, ``search.trial``, ``search.report``,
 Imports neither torch nor ray, so a bad config fails in about a second.
 
 - ``${VAR}`` and ``${VAR:-default}`` in string values expand from the environment, except
-  variables whose names look secret (``*TOKEN*``, ``*PASSWORD*``, ``*SECRET*``, ``*KEY*``): a
-  config's values are logged and shared, so a credential must never become one.
+  variables whose names look secret (``*TOKEN*``, ``*PASS*``, ``*SECRET*``, ``*KEY*``, ``*AUTH*``,
+  ``*_PAT``, ``*_PWD``, ``*_DSN``, ``DATABASE_URL``...: ``redact.looks_secret``, the rule the
+  masking uses too): a config's values are logged and shared, so a credential must never become
+  one.
 - ``--set a.b=value`` overrides parse ``value`` as a YAML scalar (``1e-5``, ``null``, ``[1, 2]``).
 - Relative paths written in the file resolve against the file's folder; paths from an environment
   variable or a ``--set`` resolve against the working directory, as in a shell.

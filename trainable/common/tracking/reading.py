@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from mlflow.tracking import MlflowClient
 
+from trainable.common.settings import check_folder_name
 from trainable.common.tracking.client import (
     SWEEP_TAG,
     TrackingError,
@@ -41,6 +42,18 @@ class SweepRecord:
     end_ms: int | None
     trials: list[TrialRecord]
     confirmations: list[TrialRecord]  # the report's re-trainings with other seeds
+
+    @property
+    def checked_name(self) -> str:
+        """``name``, refused unless one plain folder name: it comes from a tag anyone with EDIT
+        can set, and becomes folders, Tune experiment names and lines of ``best_config.yaml``
+        (where ``${...}`` would be expanded and a newline would add keys)."""
+        try:
+            return check_folder_name(self.name)
+        except ValueError as error:
+            raise TrackingError(
+                f"the sweep's name tag {self.name!r} (MLflow run {self.parent_run_id}) {error}"
+            ) from None
 
 
 def find_sweep_run(

@@ -11,7 +11,7 @@ from typing import Any
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 from mlflow.tracking import MlflowClient
 
-from trainable.common.redact import redact
+from trainable.common.redact import portable_path, redact
 from trainable.common.settings import TrackingSettings
 from trainable.common.tracking.client import (
     SWEEP_TAG,
@@ -114,7 +114,8 @@ class SweepRun:
         """Which examples each split holds (``data/<split>_guids.txt``) and the data files as
         dataset inputs, so a verdict can be traced to the exact data it was measured on.
 
-        ``files`` maps a role (train, dev, relations) to (path, sha256). MLflow's digest column
+        ``files`` maps a role (train, dev, relations) to (path, sha256); the path is shown
+        portable (``portable_path``), the digest names the content. MLflow's digest column
         holds 36 characters: the digest is the sha256's first 36 hex digits, the profile holds
         all of it."""
         for split, guids in guids_by_split.items():
@@ -125,7 +126,7 @@ class SweepRun:
                     name=Path(path).name,
                     digest=sha256[:36],
                     source_type="local",
-                    source=json.dumps({"uri": path}),
+                    source=json.dumps({"uri": portable_path(path)}),
                     profile=json.dumps({"sha256": sha256}),
                 ),
                 tags=[InputTag("mlflow.data.context", role)],
