@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     print((folder / "report.md").read_text(encoding="utf-8").split("\n## Figures")[0])
-    print(f"report written to {folder}/ (report.html, report.md, trials.csv, best_config.yaml)")
+    written = ["report.html", "report.md", "trials.csv"]
+    written += ["confirmation.csv"] if request.confirm_top_k else []
+    print(f"report written to {folder}/ ({', '.join([*written, 'best_config.yaml'])})")
     return 0
 
 
