@@ -21,6 +21,11 @@ from trainable.common.directions import DIRECTIONS, Direction, base_name, direct
 from trainable.common.settings import Section, TrialSettings
 from trainable.common.yaml_config import ConfigError, load_config
 
+# Under storage.path, the folder of ``search.trial``'s single trainings (one subfolder each, named
+# after experiment.name and the start time): a sweep's folder is storage.path/experiment.name,
+# so a training never lands in a sweep's folder, nor a sweep in a training's.
+TRAININGS_FOLDER = "trials"
+
 
 class SchedulerSettings(Section):
     type: Literal["asha", "none"] = Field(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from search import preflight, searcher
-from search.config import SweepConfig
+from search.config import TRAININGS_FOLDER, SweepConfig
 from search.summary import summarize
 from search.sweep_tracking import NullSweepTracking, SweepTracking
 from trainable.common import ray_tune
@@ -169,8 +169,20 @@ def _keep_one_checkpoint_per_trial(results: Any, config: SweepConfig, experiment
 
 
 def _sweep_state(experiment_dir: Path, config: SweepConfig, resume: bool) -> dict[str, Any]:
+    if config.experiment.name == TRAININGS_FOLDER:
+        raise ConfigError(
+            "experiment.name",
+            [f"{TRAININGS_FOLDER!r} is the folder of single trainings (search.trial) under "
+             "storage.path; choose another name"],
+        )  # fmt: skip
     state_file = experiment_dir / SWEEP_STATE
     exists = ray_tune.can_restore(experiment_dir)
+    if exists and not state_file.is_file():  # every sweep writes it before Tune's first state
+        raise ConfigError(
+            "experiment.name",
+            [f"{experiment_dir} holds a single training (search.trial) or another Tune run, not "
+             "a sweep: it cannot be resumed or extended; choose another name"],
+        )  # fmt: skip
     if resume and not exists:
         raise ConfigError("--resume", [f"no sweep to resume at {experiment_dir}"])
     if not resume and exists:
