@@ -1,11 +1,13 @@
 """``python -m search.trial``: one training from a sweep config, on real KLUE slices."""
 
+import json
 import subprocess
 import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from search.config import load_sweep_config
 from search.run import main as run_main
 from tests.helpers import QUICKSTART, REPO, run_in_repo, sweep_command, sweep_runs
 from trainable.common.tracking import find_sweep_run
@@ -92,3 +94,31 @@ def test_the_trainings_folder_is_no_sweep_name(tmp_path, capsys):
     assert sweep_main(tmp_path, "trials") == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "experiment.name" in line and "'trials'" in line and "search.trial" in line
+
+
+def stopped_sweep(tmp_path, name: str, **state) -> None:
+    """A sweep's folder as a stopped sweep leaves it: Tune's state and ``sweep.json``."""
+    folder = tmp_path / "results" / name
+    folder.mkdir(parents=True)
+    (folder / "tuner.pkl").write_bytes(b"")
+    (folder / "sweep.json").write_text(json.dumps(state), encoding="utf-8")
+
+
+def test_resume_with_a_changed_config_names_the_changed_keys(tmp_path, capsys):
+    config = load_sweep_config(QUICKSTART, untracked(tmp_path, "changed"))
+    stopped_sweep(
+        tmp_path, "changed", resume_hash=config.resume_hash(), num_samples=8,
+        resume_fields=config.resume_fields(),
+    )  # fmt: skip
+    flags = ["--set", "search.seed=1", "--set", "train.learning_rate=0.002", "--resume"]
+    assert sweep_main(tmp_path, "changed", *flags) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "the config changed since the sweep started" in line
+    assert "search.seed" in line and "train.learning_rate" in line and "tracking" not in line
+
+
+def test_resume_of_a_sweep_that_saved_no_config_says_only_that_it_changed(tmp_path, capsys):
+    stopped_sweep(tmp_path, "older", resume_hash="0" * 12, num_samples=8)
+    assert sweep_main(tmp_path, "older", "--resume") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "the config changed since the sweep started; resume with the same config" in line
