@@ -54,7 +54,8 @@ quickstart: install
 seed-question: install
 	$(BIN)/python -m search.compare --config configs/seed_question.yaml
 
-## One training run of the quickstart config, without a sweep.
+## One training run of the quickstart config, without a sweep (results in ray_results/trials/,
+## apart from the sweeps' folders, so the sweep command runs as usual afterwards).
 train: install
 	$(BIN)/python -m search.trial --config configs/quickstart.yaml
 

@@ -142,16 +142,20 @@ def test_a_report_from_tracking_flags_alone_confirms_in_the_working_directory(sw
         **os.environ, "PYTHONPATH": str(REPO), "KLUE_RE_DIR": str(sweep_tmp / "klue_slice"),
         "KLUE_LOSS_SWEEP_CACHE": str(sweep_tmp / "cache"),
     }  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "search.report", "--tracking-uri", f"sqlite:///{store}",
-         "--experiment", REVIEWED_EXPERIMENT, "--confirm", "1", "--seeds", "2", "--out", "out"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert "Traceback" not in done.stderr
-    assert len(pd.read_csv(tmp_path / "out" / "confirmation.csv")) >= 2
+    parent = parent_run(MlflowClient(f"sqlite:///{store}")).info.run_id
+    for sweep, seeds in ((["--experiment", REVIEWED_EXPERIMENT], 2), (["--run-id", parent], 3)):
+        done = subprocess.run(
+            [sys.executable, "-m", "search.report", "--tracking-uri", f"sqlite:///{store}",
+             *sweep, "--confirm", "1", "--seeds", str(seeds), "--out", "out"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert "Traceback" not in done.stderr
+        assert "confirmation: training" in done.stdout  # each form trains its new seed(s)
+        scores = pd.read_csv(tmp_path / "out" / "confirmation.csv")
+        assert set(scores["seed"]) == set(range(1, seeds + 1))
+        assert "confirmation.csv" in done.stdout.strip().splitlines()[-1]
     assert (tmp_path / "ray_results").is_dir()
-    assert "confirmation.csv" in done.stdout.strip().splitlines()[-1]
 
 
 @pytest.mark.slow
