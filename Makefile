@@ -15,7 +15,7 @@ export KLUE_RE_DIR
 # and raylets to the machine's network address even for a local ray.init().
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
-.PHONY: install test test-fast lint format quickstart seed-question train dashboard bench bench-search bench-trials docker-test clean
+.PHONY: install test test-fast lint format quickstart seed-question train mlflow-ui dashboard bench bench-search bench-trials docker-test clean
 
 install: $(STAMP)
 
@@ -54,9 +54,26 @@ quickstart: install
 seed-question: install
 	$(BIN)/python -m search.compare --config configs/seed_question.yaml
 
-## One training run of the quickstart config, without a sweep.
+## One training run of the quickstart config, without a sweep (results in ray_results/trials/,
+## apart from the sweeps' folders, so the sweep command runs as usual afterwards).
 train: install
 	$(BIN)/python -m search.trial --config configs/quickstart.yaml
+
+# The quickstart's MLflow store (tracking.uri sqlite:///mlflow.db: where the sweep was started).
+MLFLOW_STORE ?= mlflow.db
+MLFLOW_PORT ?= 5000
+
+## The sweeps of MLFLOW_STORE in the MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=<port>).
+## Checked first, as `mlflow ui` would create a store that is not there, and on a taken port
+## print an errno and exit 0.
+mlflow-ui: install
+	@if [ ! -f "$(MLFLOW_STORE)" ]; then \
+	  echo "make mlflow-ui: no MLflow store at $(MLFLOW_STORE) (run where the sweep ran, or MLFLOW_STORE=<its mlflow.db>)" >&2; \
+	  exit 2; fi
+	@if ! $(BIN)/python -c "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $(MLFLOW_PORT)))" 2>/dev/null; then \
+	  echo "make mlflow-ui: port $(MLFLOW_PORT) is taken (an MLflow UI already running?); choose another: MLFLOW_PORT=<port>" >&2; \
+	  exit 2; fi
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(MLFLOW_STORE)) --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 # The sweep's storage.path (configs/quickstart.yaml keeps the default, ray_results in the cwd).
 STORAGE ?= ray_results

@@ -21,6 +21,11 @@ from trainable.common.directions import DIRECTIONS, Direction, base_name, direct
 from trainable.common.settings import Section, TrialSettings
 from trainable.common.yaml_config import ConfigError, load_config
 
+# Under storage.path, the folder of ``search.trial``'s single trainings (one subfolder each, named
+# after experiment.name and the start time): a sweep's folder is storage.path/experiment.name,
+# so a training never lands in a sweep's folder, nor a sweep in a training's.
+TRAININGS_FOLDER = "trials"
+
 
 class SchedulerSettings(Section):
     type: Literal["asha", "none"] = Field(
@@ -134,17 +139,34 @@ class SweepConfig(TrialSettings):
 
     def config_hash(self) -> str:
         """Identifies the sweep's definition (MLflow tag), independent of formatting."""
-        return self._hash()
+        return _digest(self.model_dump(mode="json", by_alias=True))
+
+    def resume_fields(self) -> dict[str, Any]:
+        """What ``--resume`` requires unchanged, as JSON: the whole config but
+        ``search.num_samples``, so that a finished sweep can be extended with more trials of the
+        same search."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"search": {"num_samples"}})
 
     def resume_hash(self) -> str:
-        """``config_hash`` with ``search.num_samples`` left out: what ``--resume`` requires
-        unchanged, so that a finished sweep can be extended with more trials of the same search."""
-        return self._hash(exclude={"search": {"num_samples"}})
+        """``resume_fields``, digested (``sweep.json`` keeps both)."""
+        return _digest(self.resume_fields())
 
-    def _hash(self, exclude: dict[str, Any] | None = None) -> str:
-        dumped = self.model_dump(mode="json", by_alias=True, exclude=exclude)
-        text = json.dumps(dumped, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+def _digest(dumped: dict[str, Any]) -> str:
+    text = json.dumps(dumped, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def changed_keys(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two ``resume_fields`` (a list is one value)."""
+    changed = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += changed_keys(old, new, f"{prefix}{key}.")
+        elif old != new or (key in before) != (key in after):
+            changed.append(f"{prefix}{key}")
+    return changed
 
 
 def load_sweep_config(path: str | Path, overrides: Iterable[str] = ()) -> SweepConfig:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from search import preflight, searcher
-from search.config import SweepConfig
+from search.config import TRAININGS_FOLDER, SweepConfig, changed_keys
 from search.summary import summarize
 from search.sweep_tracking import NullSweepTracking, SweepTracking
 from trainable.common import ray_tune
@@ -29,7 +29,7 @@ from trainable.data import PreparedData, prepare_data
 from trainable.hooks import TrialHook
 from trainable.train import train_fn
 
-SWEEP_STATE = "sweep.json"  # beside Tune's own state: parent run, resume hash, trial count
+SWEEP_STATE = "sweep.json"  # beside Tune's own state: parent run, resumed config, trial count
 
 
 def run_sweep(config: SweepConfig, *, resume: bool, hooks: Sequence[TrialHook] = ()) -> str:
@@ -90,6 +90,7 @@ def _open_tracking(
     experiment_dir.mkdir(parents=True, exist_ok=True)
     state = {
         "resume_hash": config.resume_hash(),
+        "resume_fields": config.resume_fields(),  # names what changed on a refused --resume
         "num_samples": config.search.num_samples,
         "parent_run_id": tracking.run_id,
     }
@@ -158,8 +159,20 @@ def _drop_forgotten_trials(results: Any, experiment_dir: Path) -> int:
 
 
 def _sweep_state(experiment_dir: Path, config: SweepConfig, resume: bool) -> dict[str, Any]:
+    if config.experiment.name == TRAININGS_FOLDER:
+        raise ConfigError(
+            "experiment.name",
+            [f"{TRAININGS_FOLDER!r} is the folder of single trainings (search.trial) under "
+             "storage.path; choose another name"],
+        )  # fmt: skip
     state_file = experiment_dir / SWEEP_STATE
     exists = ray_tune.can_restore(experiment_dir)
+    if exists and not state_file.is_file():  # every sweep writes it before Tune's first state
+        raise ConfigError(
+            "experiment.name",
+            [f"{experiment_dir} holds a single training (search.trial) or another Tune run, not "
+             "a sweep: it cannot be resumed or extended; choose another name"],
+        )  # fmt: skip
     if resume and not exists:
         raise ConfigError("--resume", [f"no sweep to resume at {experiment_dir}"])
     if not resume and exists:
@@ -177,10 +190,13 @@ def _sweep_state(experiment_dir: Path, config: SweepConfig, resume: bool) -> dic
              "be resumed; start a new sweep (another experiment.name)"],
         )  # fmt: skip
     if state["resume_hash"] != config.resume_hash():
+        changed = changed_keys(state.get("resume_fields", {}), config.resume_fields())
+        named = f" ({', '.join(changed)})" if "resume_fields" in state and changed else ""
         raise ConfigError(
             "--resume",
-            ["the config changed since the sweep started; resume with the same config and --set"],
-        )
+            [f"the config changed since the sweep started{named}; resume with the same config "
+             "and --set"],
+        )  # fmt: skip
     had = state.get("num_samples", config.search.num_samples)
     if config.search.num_samples < had:
         raise ConfigError(

@@ -2,8 +2,9 @@
 
 Reads a sweep config (every section is checked; the search sections are unused) or a report's
 ``best_config.yaml``, and runs the base settings as one Tune trial on a local loopback Ray,
-tracked in MLflow like a sweep's trial. Exit codes: 0 done, 1 the trial failed, 2 bad input,
-130 interrupted.
+tracked in MLflow like a sweep's trial (a run of its own, no sweep's parent run). Its results go
+to ``<storage.path>/trials/<experiment.name>-<start time>/``, apart from every sweep.
+Exit codes: 0 done, 1 the trial failed, 2 bad input, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
-from search.config import load_sweep_config
+from search.config import TRAININGS_FOLDER, load_sweep_config
 from trainable.common.redact import print_error
 from trainable.common.yaml_config import ConfigError, add_config_arguments
 
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     ray_tune.start_ray(num_cpus=cpus)
     tuner = ray_tune.build_tuner(
         train_fn, {"settings": settings, "data": data}, {"cpu": cpus},
-        name=settings.experiment.name, storage_path=settings.storage.path, metric=METRIC,
+        name=f"{settings.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        storage_path=settings.storage.path / TRAININGS_FOLDER, metric=METRIC,
     )  # fmt: skip
     try:
         result = ray_tune.fit(tuner, trials=1)[0]

@@ -10,7 +10,7 @@ output folder: ``report.md`` (figures in ``plots/``), a self-contained ``report.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +24,7 @@ from search.report.confirmation import Candidate, Confirmation, Plan, candidate_
 from search.report.recorded import recorded_settings, retrain_settings
 from search.report.render import write_html, write_markdown
 from search.space import SpaceParam
-from trainable.common.settings import TrialSettings
+from trainable.common.settings import StorageSettings, TrialSettings
 from trainable.common.tracking import (
     METRIC_TAG,
     SEARCH_ARTIFACT,
@@ -51,7 +51,8 @@ class ReportRequest:
     seeds: int = ReportSettings.model_fields["seeds"].default
     baseline: str | None = ReportSettings.model_fields["baseline"].default
     resources: dict | None = None
-    storage_path: Path = Path("ray_results")
+    # The schema's default, ./ray_results made absolute (Ray refuses a relative storage path).
+    storage_path: Path = field(default_factory=lambda: StorageSettings().path)
     max_concurrent: int = 1
     settings: TrialSettings | None = None  # the report's config; None: flags only
     register: bool = True  # register the recommended criterion's model (needs confirmation)

@@ -20,7 +20,7 @@ from search.report.build import ReportRequest, build_report
 from search.report.confirmation import ConfirmationError, ConfirmationInterrupted
 from trainable.common.redact import print_error
 from trainable.common.settings import check_tracking_uri
-from trainable.common.tracking import TrackingError, find_sweep_run
+from trainable.common.tracking import TrackingError, find_sweep_run, probe_server
 from trainable.common.yaml_config import ConfigError, add_config_arguments
 from trainable.hub import ModelLoadError
 from trainable.records import DataError
@@ -48,16 +48,20 @@ def main(argv: list[str] | None = None) -> int:
         ray_tune.stop_ray()
     folder = report.folder
     print((folder / "report.md").read_text(encoding="utf-8").split("\n## Figures")[0])
-    print(f"report written to {folder}/ (report.html, report.md, trials.csv, best_config.yaml)")
+    written = ["report.html", "report.md", "trials.csv"]
+    written += ["confirmation.csv"] if request.confirm_top_k else []
+    print(f"report written to {folder}/ ({', '.join([*written, 'best_config.yaml'])})")
     print(report.model_line)
     return 0
 
 
 def _request(args: argparse.Namespace) -> ReportRequest:
+    _check_confirm_flags(args)
     if args.config:
         config = load_sweep_config(args.config, args.set)
         if not config.tracking.uri:
             raise ConfigError(args.config, ["tracking.uri: the report reads the sweep from MLflow"])
+        _check_store(config.tracking.uri, "tracking.uri")
         report = config.report
         return ReportRequest(
             tracking_uri=config.tracking.uri,
@@ -81,11 +85,40 @@ def _request(args: argparse.Namespace) -> ReportRequest:
         check_tracking_uri(args.tracking_uri)
     except ValueError as error:
         raise ConfigError("search.report", [f"--tracking-uri: {error}"]) from None
+    _check_store(args.tracking_uri, "--tracking-uri")
     return ReportRequest(
         tracking_uri=args.tracking_uri,
         parent_run_id=find_sweep_run(args.tracking_uri, args.experiment or "", None, args.run_id),
         scope=args.scope or "best", register=not args.no_register, **_confirm_flags(args),
     )  # fmt: skip
+
+
+def _check_confirm_flags(args: argparse.Namespace) -> None:
+    problems = []
+    if args.seeds is not None and args.seeds < 2:
+        problems.append(
+            f"--seeds: {args.seeds} must be >= 2 (seeds per confirmed criterion; "
+            "--confirm 0 reports without confirmation)"
+        )
+    if args.confirm is not None and args.confirm < 0:
+        problems.append(f"--confirm: {args.confirm} must be >= 0 (0: no confirmation)")
+    if problems:
+        raise ConfigError("search.report", problems)
+
+
+def _check_store(uri: str, source: str) -> None:
+    """Before anything is read: the report only reads, so a SQLite file that is not there is a
+    mistyped path (MLflow would create an empty store in its place); a server that does not
+    answer fails in seconds (``probe_server``), not after minutes of MLflow's retries."""
+    sqlite = "sqlite:///"
+    if uri.startswith(sqlite):
+        path = Path(uri.removeprefix(sqlite).split("?")[0]).resolve()
+        if not path.is_file():
+            raise ConfigError(
+                "search.report",
+                [f"{source}: {path} does not exist (a sweep's store is where it ran)"],
+            )
+    probe_server(uri)
 
 
 def _confirm_flags(args: argparse.Namespace) -> dict[str, int]:

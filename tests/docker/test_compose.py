@@ -401,4 +401,4 @@ def test_the_production_sweep_config_matches_the_compose_services(compose):
     assert tracking and tracking[1] == ray_environment["MLFLOW_TRACKING_URI"]
     storage = re.search(r"\$\{SWEEP_STORAGE:-([^}]+)\}", config)
     assert storage and storage[1] == ray_environment["SWEEP_STORAGE"]
-    assert "${KLUE_RE_DIR}" in config
+    assert "${KLUE_RE_DIR:-}" in config

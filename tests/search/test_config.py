@@ -8,6 +8,7 @@ import pytest
 from search.compare import load_compare_config
 from search.config import load_sweep_config
 from tests.helpers import REPO
+from trainable.common.settings import download_dir
 from trainable.common.yaml_config import ConfigError
 
 QUICKSTART = REPO / "configs" / "quickstart.yaml"
@@ -134,3 +135,9 @@ def test_a_sampled_combination_a_criterion_rejects_is_caught():
         ConfigError, match=r"criterion=class_balanced with .*base='ce'.*gamma applies only"
     ):
         load_sweep_config(QUICKSTART, overrides)
+
+
+def test_the_production_config_without_klue_re_dir_downloads_into_the_cache(monkeypatch):
+    monkeypatch.delenv("KLUE_RE_DIR", raising=False)
+    config = load_sweep_config(REPO / "configs" / "loss_sweep.yaml")
+    assert config.data.downloads() and config.data.resolved_dir() == download_dir()

@@ -44,7 +44,10 @@ def test_a_finished_sweep_extends_in_the_same_experiment_and_study(raw_train, sl
             [*sweep(2), "--resume"],
             "search.num_samples: 2 is fewer than the 3 trials this sweep has",
         ),
-        ([*sweep(5, "search.seed=1"), "--resume"], "the config changed since the sweep"),
+        (
+            [*sweep(5, "search.seed=1"), "--resume"],
+            "the config changed since the sweep started (search.seed);",
+        ),
     ):
         done = run_in_repo(refused)
         assert done.returncode == 2, done.stderr[-3000:]

@@ -1,6 +1,8 @@
 """The report on a real (small) sweep in a real MLflow store, its files, and its HTML in Chromium."""
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +15,7 @@ from tests.helpers import (
     CHROMIUM_FLAGS,
     METRIC,
     REPO,
+    REVIEWED_EXPERIMENT,
     confirmation_runs,
     needs_chromium,
     parent_run,
@@ -126,6 +129,33 @@ def test_confirmation_retrains_top_criteria_and_ce_on_paired_seeds_and_reuses_th
     assert f"confirmation: training {criteria} run(s)" in again.stdout  # seeds 1, 2 re-used
     assert len(confirmation_runs(client)) == 3 * criteria
     assert len(pd.read_csv(out / "confirmation.csv")) == 3 * criteria
+
+
+@pytest.mark.slow
+def test_a_report_from_tracking_flags_alone_confirms_in_the_working_directory(swept, tmp_path):
+    """No --config: the confirmation runs keep their results in ./ray_results (an absolute path
+    for Ray, which refuses a relative one), on the data at KLUE_RE_DIR."""
+    sweep_tmp, _, _ = swept
+    store = tmp_path / "mlflow.db"  # a copy: its confirmation runs are not the other tests'
+    shutil.copy(sweep_tmp / "mlflow.db", store)
+    env = {
+        **os.environ, "PYTHONPATH": str(REPO), "KLUE_RE_DIR": str(sweep_tmp / "klue_slice"),
+        "KLUE_LOSS_SWEEP_CACHE": str(sweep_tmp / "cache"),
+    }  # fmt: skip
+    parent = parent_run(MlflowClient(f"sqlite:///{store}")).info.run_id
+    for sweep, seeds in ((["--experiment", REVIEWED_EXPERIMENT], 2), (["--run-id", parent], 3)):
+        done = subprocess.run(
+            [sys.executable, "-m", "search.report", "--tracking-uri", f"sqlite:///{store}",
+             *sweep, "--confirm", "1", "--seeds", str(seeds), "--out", "out"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert "Traceback" not in done.stderr
+        assert "confirmation: training" in done.stdout  # each form trains its new seed(s)
+        scores = pd.read_csv(tmp_path / "out" / "confirmation.csv")
+        assert set(scores["seed"]) == set(range(1, seeds + 1))
+        assert "confirmation.csv" in done.stdout.strip().splitlines()[-1]
+    assert (tmp_path / "ray_results").is_dir()
 
 
 @pytest.mark.slow

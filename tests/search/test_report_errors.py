@@ -1,10 +1,15 @@
 """Report input problems give one clear line: unknown experiment, empty sweep, failed trials only."""
 
+import subprocess
+import sys
+import time
+
 import pytest
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from search.report.cli import main
+from tests.helpers import REPO, free_port
 
 
 @pytest.fixture
@@ -63,3 +68,50 @@ def test_neither_config_nor_tracking_uri(capsys):
     assert (
         "give --config, or --tracking-uri with --experiment or --run-id" in capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        ["--experiment", "sweeps"],
+        ["--config", "configs/quickstart.yaml", "--set", "tracking.uri={uri}"],
+    ],
+    ids=["flags", "config"],
+)
+def test_a_server_that_does_not_answer_is_one_line_in_seconds(form):
+    """Nothing listens on the port: one request, no retries (MLflow's own retry for minutes)."""
+    uri = f"http://127.0.0.1:{free_port()}"
+    args = [arg.format(uri=uri) for arg in form]
+    command = [sys.executable, "-m", "search.report", "--tracking-uri", uri, *args]
+    if "--config" in form:
+        command.remove("--tracking-uri")
+        command.remove(uri)
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and time.monotonic() - started < 30
+    assert says(done.stderr.strip(), uri, "MLflow is not usable")
+
+
+def test_a_sqlite_store_that_does_not_exist_is_refused_not_created(tmp_path, capsys):
+    path = tmp_path / "mlfow.db"  # a typo of the store's name
+    code, error = report(f"sqlite:///{path}", capsys, "--experiment", "sweeps")
+    assert code == 2 and says(error, str(path), "does not exist")
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("flag", [["--seeds", "1"], ["--confirm", "-1"]])
+def test_confirmation_flags_out_of_range(store, capsys, flag):
+    uri, client, experiment_id = store
+    client.create_run(experiment_id, tags={"sweep.name": "empty"}, run_name="empty")
+    code, error = report(uri, capsys, "--experiment", "sweeps", *flag)
+    assert code == 2 and says(error, flag[0], flag[1])
+
+
+def test_a_trial_run_id_names_its_sweep(store, capsys):
+    uri, client, experiment_id = store
+    parent = client.create_run(experiment_id, tags={"sweep.name": "swept"}).info.run_id
+    child = client.create_run(
+        experiment_id, tags={"mlflow.parentRunId": parent, "ray.trial_id": "t1"}
+    ).info.run_id
+    code, error = report(uri, capsys, "--run-id", child)
+    assert code == 2 and says(error, f"run {child}", "sweep 'swept'", f"--run-id {parent}")

@@ -5,6 +5,7 @@ Both read the sweep the report tests read (``swept``, one per session)."""
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import urllib.parse
@@ -52,6 +53,29 @@ def test_make_dashboard_names_what_is_missing(tmp_path):
     )  # fmt: skip
     assert no_study.returncode != 0
     assert f"no Optuna study at {missing}" in no_study.stderr
+
+
+def test_make_mlflow_ui_refuses_a_taken_port_and_a_missing_store(tmp_path):
+    """``mlflow ui`` itself prints an errno and exits 0 on a taken port, and creates a store
+    that is not there; the documented ``make mlflow-ui`` says either in one line."""
+    store = tmp_path / "mlflow.db"
+    make = ["make", "-s", "-o", "install", "mlflow-ui", f"BIN={Path(sys.executable).parent}"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        missing = subprocess.run(
+            [*make, f"MLFLOW_STORE={store}", f"MLFLOW_PORT={port}"],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        store.touch()
+        busy = subprocess.run(
+            [*make, f"MLFLOW_STORE={store}", f"MLFLOW_PORT={port}"],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert missing.returncode != 0 and f"no MLflow store at {store}" in missing.stderr
+    assert store.stat().st_size == 0  # nothing was created in its place
+    assert busy.returncode != 0 and f"port {port} is taken" in busy.stderr
 
 
 @pytest.mark.slow

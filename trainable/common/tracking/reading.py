@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from trainable.common.settings import check_folder_name
 from trainable.common.tracking.client import (
+    PARENT_TAG,
     SWEEP_TAG,
     TrackingError,
     child_runs,
@@ -60,9 +61,10 @@ def find_sweep_run(
     uri: str, experiment: str, sweep_name: str | None = None, parent_run_id: str | None = None
 ) -> str:
     """The parent run id of a sweep: given, or the newest parent run (named ``sweep_name``)."""
-    if parent_run_id:
-        return parent_run_id
     client = tracking_client(uri)
+    if parent_run_id:
+        _refuse_child_run(client, uri, parent_run_id)
+        return parent_run_id
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise TrackingError(f"no MLflow experiment {experiment!r} at {uri}")
@@ -72,6 +74,27 @@ def find_sweep_run(
         named = f" named {sweep_name!r}" if sweep_name else ""
         raise TrackingError(f"no sweep{named} in MLflow experiment {experiment!r} at {uri}")
     return run_id
+
+
+def _refuse_child_run(client: MlflowClient, uri: str, run_id: str) -> None:
+    """A trial's or confirmation's run id given for its sweep's: name the sweep to pass."""
+    try:
+        run = client.get_run(run_id)
+    except Exception:
+        raise TrackingError(f"no MLflow run {run_id!r} at {uri}") from None
+    parent_id = run.data.tags.get(PARENT_TAG)
+    if not parent_id:
+        return
+    try:
+        parent = client.get_run(parent_id)
+        name = parent.data.tags.get(SWEEP_TAG, parent.info.run_name or "")
+    except Exception:
+        name = "?"
+    kind = "a confirmation run" if is_confirmation(run) else "a trial"
+    raise TrackingError(
+        f"run {run_id} is {kind} of sweep {name!r} (parent run {parent_id}); "
+        f"pass --run-id {parent_id}"
+    )
 
 
 def newest_run_tagged(uri: str, experiment: str, tag: str, value: str) -> str | None:
