@@ -44,13 +44,15 @@ format: install
 	$(BIN)/ruff format .
 
 ## The offline demo sweep (8 trials on real KLUE, a fresh experiment name each run), then its
-## report, which confirms the two best criteria and ce over 3 paired seeds.
+## report, which races the two best criteria and ce over paired seeds (3, then 5) and registers
+## the recommended one's model as models:/<name>@champion.
 quickstart: install
 	@name=quickstart-$$(date +%Y%m%d-%H%M%S); \
 	$(BIN)/python -m search.run --config configs/quickstart.yaml --set experiment.name=$$name && \
 	$(BIN)/python -m search.report --config configs/quickstart.yaml --set experiment.name=$$name
 
-## The seed team's question (CE vs their focal and label smoothing), 5 paired seeds, no search.
+## The seed team's question (CE vs their focal and label smoothing), raced over paired seeds
+## (3, then 5), no search.
 seed-question: install
 	$(BIN)/python -m search.compare --config configs/seed_question.yaml
 

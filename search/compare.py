@@ -3,8 +3,9 @@
     python -m search.compare --config configs/seed_question.yaml [--set key=value ...]
 
 No search: each setup under ``setups`` (a criterion with its parameters, optionally train
-knobs) is trained with the same seeds 1..``report.seeds`` and ranked by dev score with the
-statistics the report's confirmation uses (``search.report.statistics.rank_criteria``). The runs are
+knobs) is trained with the same seeds 1, 2, ... and raced on dev score look by look
+(``report.looks``, ``report.margin``) as the report's confirmation is (``search.report.race``):
+a setup shown worse gets no more seeds; each pair ends better, equivalent or undecided. The runs are
 MLflow child runs of one parent run named ``experiment.name``; running the same config again
 re-uses every finished seed. The verdict is printed and written to
 ``<storage.path>/<experiment.name>/comparison.md`` (also on the parent run).
@@ -20,7 +21,7 @@ from pydantic import Field
 
 from search.config import SweepConfig
 from search.markdown import markdown_table
-from search.report.tables import comparison_lines, confirmation_table
+from search.report.tables import claim_lines, confirmation_table
 from trainable.common.redact import print_error
 from trainable.common.yaml_config import ConfigError, add_config_arguments, load_config
 
@@ -61,6 +62,7 @@ def run_comparison(config: CompareConfig) -> str:
     from search.report.confirmation import (  # Ray and torch load from here on
         Candidate,
         Plan,
+        RaceDesign,
         confirm,
     )
     from trainable.common.tracking import SweepRun, probe_server, read_sweep
@@ -80,19 +82,21 @@ def run_comparison(config: CompareConfig) -> str:
     plan = Plan(
         uri, {"cpu": config.resources.cpu, "gpu": config.resources.gpu}, config.storage.path,
         config.search.max_concurrent,
+        config.storage.path / config.experiment.name / "confirmed-models",
     )  # fmt: skip
     sweep = read_sweep(uri, sweep_run.run_id)
-    confirmation = confirm(candidates, config.report.seeds, metric, sweep, plan)
+    design = RaceDesign(tuple(config.report.looks), config.report.margin)
+    confirmation = confirm(candidates, design, metric, config.report.baseline, sweep, plan)
     labels = {c.criterion: c.label for c in candidates}
-    baseline = config.report.baseline if config.report.baseline in labels else None
+    result = confirmation.race  # two setups at least: never None here
     lines = [
         f"# Comparison — {config.experiment.name}",
         "",
-        f"**{confirmation.ranking.verdict(baseline=baseline, labels=labels, metric=metric)}**",
+        f"**{result.verdict(labels=labels)}**",
         "",
         markdown_table(confirmation_table(confirmation.scores, metric)),
         "",
-        *(f"- {line}" for line in comparison_lines(confirmation.ranking, labels, metric)),
+        *(f"- {line}" for line in claim_lines(result, labels, metric)),
         "",
         f"Each run is scored on KLUE dev at its best selection-split epoch; "
         f"{confirmation.trained} run(s) trained now, the others re-used from MLflow.",
@@ -117,9 +121,9 @@ def _earlier_run(config: CompareConfig) -> str | None:
 
 
 def _identity(config: CompareConfig) -> str:
-    """The config's hash with the seed count left out: asking for more seeds later re-uses the
+    """The config's hash with the race design left out: asking for more seeds later re-uses the
     seeds already trained."""
-    report = config.report.model_copy(update={"seeds": 0})
+    report = config.report.model_copy(update={"looks": [], "margin": 0.0})
     return config.model_copy(update={"report": report}).config_hash()
 
 
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m search.compare",
         description="Compare fixed loss setups over paired seeds (no search).",
     )
-    add_config_arguments(parser, "report.seeds=3")
+    add_config_arguments(parser, "report.looks=[3,5]")
     args = parser.parse_args(argv)
     from search.report.confirmation import ConfirmationError, ConfirmationInterrupted
     from trainable.common.tracking import TrackingError

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 
 from search.space import SpaceParam, check_search
 from trainable.common.directions import DIRECTIONS, Direction, base_name, direction
@@ -91,8 +92,16 @@ class ReportSettings(Section):
         description="re-train the best config of the top-k criteria over seeds (one sweep seed "
         "is noise-level); 0: off, and the headline says 'single seed, not confirmed'",
     )
-    seeds: int = Field(
-        5, ge=2, description="training seeds per confirmed criterion, the same for each (paired)"
+    looks: list[int] = Field(
+        [3, 5, 7, 10],
+        description="seed counts at which the confirmation decides (paired seeds 1..n, the same "
+        "for every criterion); a criterion shown worse gets no more; one look: a fixed design",
+    )
+    margin: float = Field(
+        1.0,
+        gt=0.0,
+        description="criteria whose dev scores differ by less (metric units, e.g. micro-F1 "
+        "points) count as equivalent",
     )
     baseline: str | None = Field(
         "ce", description="also confirmed whenever the sweep has it; the headline compares to it"
@@ -102,6 +111,21 @@ class ReportSettings(Section):
         description="MLflow registered-model name for the recommended criterion's model "
         "(alias champion); empty: tracking.experiment",
     )
+
+    @field_validator("looks")
+    @classmethod
+    def _increasing_looks(cls, looks: list[int]) -> list[int]:
+        problem = looks_problem(looks)
+        if problem:
+            raise ValueError(problem)
+        return looks
+
+
+def looks_problem(looks: Sequence[int]) -> str | None:
+    """Why ``looks`` is no race design (config and ``--looks`` alike), or None."""
+    if not looks or looks[0] < 2 or any(b <= a for a, b in pairwise(looks)):
+        return f"must be strictly increasing seed counts, the first >= 2, but got {list(looks)}"
+    return None
 
 
 class SweepConfig(TrialSettings):

@@ -20,9 +20,17 @@ from search.best_trials import best_of, competing, winner
 from search.config import ReportSettings, SearchSettings
 from search.report import champion, importance, tables
 from search.report import content as report_content
-from search.report.confirmation import Candidate, Confirmation, Plan, candidate_trials, confirm
+from search.report.confirmation import (
+    Candidate,
+    Confirmation,
+    Plan,
+    RaceDesign,
+    candidate_trials,
+    confirm,
+)
 from search.report.recorded import recorded_settings, retrain_settings
 from search.report.render import write_html, write_markdown
+from search.report.statistics import mean_sd
 from search.space import SpaceParam
 from trainable.common.settings import StorageSettings, TrialSettings
 from trainable.common.tracking import (
@@ -48,7 +56,8 @@ class ReportRequest:
     scope: str = "best"
     max_t: int | None = None
     confirm_top_k: int = ReportSettings.model_fields["confirm_top_k"].default
-    seeds: int = ReportSettings.model_fields["seeds"].default
+    looks: tuple[int, ...] = tuple(ReportSettings.model_fields["looks"].default)
+    margin: float = ReportSettings.model_fields["margin"].default
     baseline: str | None = ReportSettings.model_fields["baseline"].default
     resources: dict | None = None
     # The schema's default, ./ray_results made absolute (Ray refuses a relative storage path).
@@ -79,7 +88,7 @@ def build_report(request: ReportRequest, out: Path | None) -> Report:
     folder.mkdir(parents=True, exist_ok=True)
     confirmation = _confirm(sweep, trials, request) if request.confirm_top_k else None
     if confirmation is not None:
-        best = best_of(trials, confirmation.ranking.leader, metric)
+        best = best_of(trials, confirmation.recommended, metric)
         tables.spreadsheet_safe(confirmation.scores).to_csv(
             folder / "confirmation.csv", index=False
         )
@@ -94,7 +103,7 @@ def build_report(request: ReportRequest, out: Path | None) -> Report:
     )  # fmt: skip
     model_line = "model: not registered (--no-register)"
     if confirmation is not None:
-        report_content.add_confirmation(content, confirmation, trials, metric, request.baseline)
+        report_content.add_confirmation(content, confirmation, trials, metric)
         if request.register:
             model_line = _register(request, sweep, trials, confirmation, content.winner_line)
     else:
@@ -119,16 +128,18 @@ def _register(
     verdict: str,
 ) -> str:
     """Register the recommended criterion's model (``search.report.champion``); its line."""
-    metric, ranking = request.metric, confirmation.ranking
-    chosen = champion.choose_champion(confirmation.scores, ranking, request.baseline, metric)
+    metric = request.metric
+    chosen = champion.choose_champion(confirmation, metric)
     params = _retrain_settings(request, best_of(trials, chosen.criterion, metric)["run_id"])
-    mean, sd, seeds = (t[chosen.criterion] for t in (ranking.means, ranking.sds, ranking.seeds))
+    dev = confirmation.scores[confirmation.scores["criterion"] == chosen.criterion]
+    mean, sd = mean_sd(dev[f"dev_{metric}"].tolist())
     tags = {
         "criterion": chosen.criterion,
         **{f"criterion.{k}": str(v) for k, v in params.criterion.params.items() if v is not None},
         "verdict": verdict,
+        "decision": confirmation.decision,
         f"confirmed.dev_{metric}": f"{mean:.2f} ± {sd:.2f}",
-        "confirmed.seeds": str(seeds),
+        "confirmed.seeds": ",".join(str(seed) for seed in dev["seed"]),
     }
     name = request.registered_model or experiment_name(request.tracking_uri, sweep.parent_run_id)
     _, line = champion.register_champion(
@@ -156,7 +167,8 @@ def _confirm(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest) -
         request.tracking_uri, request.resources or {"cpu": 1}, request.storage_path,
         request.max_concurrent, models_root(request.storage_path, sweep.parent_run_id),
     )  # fmt: skip
-    return confirm(candidates, request.seeds, request.metric, sweep, plan)
+    design = RaceDesign(tuple(request.looks), request.margin)
+    return confirm(candidates, design, request.metric, request.baseline, sweep, plan)
 
 
 def searched_space(uri: str, sweep: SweepRecord) -> dict[str, SpaceParam]:

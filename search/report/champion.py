@@ -1,7 +1,7 @@
 """The verdict as a model: register the recommended criterion's confirmed model in MLflow.
 
-The headline recommends a criterion: the leader when it is significantly better than the
-baseline (or than every other, without a baseline), else the baseline, which nothing beat.
+The headline recommends a criterion (``Confirmation.recommended``): the race's winner; the
+baseline when the criteria left are equivalent to it; else, undecided, the best mean left.
 Of that criterion's confirmation seeds, the one with the best *selection* score at its best
 selection epoch (the earliest on ties, then the lowest seed) gives the model, never chosen on
 dev. Its confirmation run kept that model on disk (``trainable.best_model``); it is logged on
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from search.report.statistics import Ranking
+from search.report.confirmation import Confirmation
 from trainable.best_model import best_kept, kept_models
 from trainable.common.directions import direction
 from trainable.common.tracking import (
@@ -40,30 +40,21 @@ class Champion:
     """What the verdict recommends and which confirmation run's model stands for it."""
 
     criterion: str
-    significant: bool  # the recommendation is backed by a significant comparison
+    significant: bool  # the race declared it better than every other criterion
     run_id: str
     seed: int
     epoch: int
 
 
-def recommended(ranking: Ranking, baseline: str | None) -> tuple[str, bool]:
-    """The criterion the headline recommends, and whether a significant result backs it."""
-    beats_all = bool(ranking.comparisons) and all(c.significant for c in ranking.comparisons)
-    if baseline is None or baseline not in ranking.means or baseline == ranking.leader:
-        return ranking.leader, beats_all
-    versus = next(c for c in ranking.comparisons if c.other == baseline)
-    return (ranking.leader, True) if versus.significant else (baseline, False)
-
-
-def choose_champion(
-    scores: pd.DataFrame, ranking: Ranking, baseline: str | None, metric: str
-) -> Champion:
-    """The recommended criterion's seed with the best selection score (``scores``: one row per
-    confirmation run, as ``confirmation.confirm`` returns them)."""
-    criterion, significant = recommended(ranking, baseline)
+def choose_champion(confirmation: Confirmation, metric: str) -> Champion:
+    """The recommended criterion's seed with the best selection score (the earliest epoch and
+    then the lowest seed on ties, as ``trainable.best_model`` keeps them)."""
+    criterion = confirmation.recommended
+    scores = confirmation.scores
     runs = scores[(scores["criterion"] == criterion) & scores[metric].notna()]
     sign = 1 if direction(metric) == "max" else -1
     best = max(runs.itertuples(), key=lambda row: (sign * getattr(row, metric), -row.seed))
+    significant = confirmation.decision == "winner"
     return Champion(criterion, significant, best.run_id, int(best.seed), int(best.epoch))
 
 

@@ -2,7 +2,8 @@
 
     python -m search.report --config configs/quickstart.yaml [--set key=value ...]
     python -m search.report --tracking-uri URI (--experiment NAME | --run-id PARENT_RUN_ID)
-    options: [--scope best|last] [--out DIR] [--confirm K --seeds N]
+    options: [--scope best|last] [--out DIR] [--confirm K] [--looks N,N,... | --seeds N]
+             [--margin M] [--no-register]
 
 Writes to ``--out`` (default ``reports/<sweep name>/``) what ``search.report.build`` lists.
 Exit codes: 0 done, 2 bad input or no usable sweep, 130 interrupted.
@@ -15,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from search.config import load_sweep_config
+from search.config import load_sweep_config, looks_problem
 from search.report.build import ReportRequest, build_report
 from search.report.confirmation import ConfirmationError, ConfirmationInterrupted
 from trainable.common.redact import print_error
@@ -71,7 +72,8 @@ def _request(args: argparse.Namespace) -> ReportRequest:
             metric=config.search.metric,
             scope=args.scope or report.scope, max_t=config.max_epochs(),
             confirm_top_k=report.confirm_top_k if args.confirm is None else args.confirm,
-            seeds=args.seeds or report.seeds, baseline=report.baseline,
+            looks=_looks(args) or tuple(report.looks),
+            margin=args.margin or report.margin, baseline=report.baseline,
             resources={"cpu": config.resources.cpu, "gpu": config.resources.gpu},
             storage_path=config.storage.path, max_concurrent=config.search.max_concurrent,
             settings=config.trial_settings(), register=not args.no_register,
@@ -100,6 +102,12 @@ def _check_confirm_flags(args: argparse.Namespace) -> None:
             f"--seeds: {args.seeds} must be >= 2 (seeds per confirmed criterion; "
             "--confirm 0 reports without confirmation)"
         )
+    if args.seeds is not None and args.looks is not None:
+        problems.append("--seeds and --looks: give one (--seeds N is --looks N)")
+    if args.looks is not None and looks_problem(args.looks):
+        problems.append(f"--looks: {looks_problem(args.looks)}")
+    if args.margin is not None and args.margin <= 0:
+        problems.append(f"--margin: {args.margin} must be > 0 (metric units)")
     if args.confirm is not None and args.confirm < 0:
         problems.append(f"--confirm: {args.confirm} must be >= 0 (0: no confirmation)")
     if problems:
@@ -121,9 +129,25 @@ def _check_store(uri: str, source: str) -> None:
     probe_server(uri)
 
 
-def _confirm_flags(args: argparse.Namespace) -> dict[str, int]:
-    flags = {"confirm_top_k": args.confirm, "seeds": args.seeds}
+def _confirm_flags(args: argparse.Namespace) -> dict:
+    flags = {"confirm_top_k": args.confirm, "looks": _looks(args), "margin": args.margin}
     return {key: value for key, value in flags.items() if value is not None}
+
+
+def _looks(args: argparse.Namespace) -> tuple[int, ...] | None:
+    """``--seeds N`` is one look at N seeds (a fixed design); ``--looks 3,5,7`` several."""
+    if args.seeds is not None:
+        return (args.seeds,)
+    return args.looks
+
+
+def _seed_counts(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers"
+        ) from None
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -145,7 +169,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="K",
         help="re-train the top-K criteria (plus ce) over seeds; 0: single seed, not confirmed",
     )
-    parser.add_argument("--seeds", type=int, metavar="N", help="seeds per criterion (>= 2)")
+    parser.add_argument(
+        "--seeds", type=int, metavar="N", help="one look at N paired seeds (>= 2): a fixed design"
+    )
+    parser.add_argument(
+        "--looks",
+        type=_seed_counts,
+        metavar="N,N,...",
+        help="seed counts at which the confirmation decides (default: report.looks)",
+    )
+    parser.add_argument(
+        "--margin", type=float, help="equivalence margin in metric units (default: report.margin)"
+    )
     parser.add_argument(
         "--no-register",
         action="store_true",

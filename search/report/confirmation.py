@@ -1,13 +1,15 @@
-"""The confirmation stage: re-train the best configuration of the top criteria over N seeds.
+"""The confirmation stage: race the best configuration of the top criteria over paired seeds.
 
 One sweep trial is one training seed, and on KLUE RE seed noise is as large as the differences
 between criteria, so the report re-trains the best configuration of each of the top-k criteria
 (by selection score), plus the baseline (``ce``) whenever the sweep has it, with training seeds
-1..N: the same seeds for every candidate, so scores pair on seed (the selection split stays
+1, 2, ...: the same seeds for every candidate, so scores pair on seed (the selection split stays
 fixed: it follows ``experiment.seed``). Each run is scored on KLUE dev at its best
 selection-split epoch: dev is the split no choice was made on, while the selection scores of the
-configurations the sweep picked are biased upward. ``statistics.rank_criteria`` turns the scores
-into the verdict.
+configurations the sweep picked are biased upward. ``search.report.race`` decides look by look
+(``report.looks``): a criterion shown worse stops receiving seeds, and the race ends when every
+pair left is "better" or "equivalent" (within ``report.margin``), or at the last look; each
+look's runs train together in one Tune run.
 
 The runs are MLflow child runs of the sweep's parent run (tags ``stage=confirmation``, ``seed``,
 ``confirmation.of`` = the sweep trial re-trained), so a report interrupted mid-way, or asked
@@ -16,7 +18,9 @@ for more seeds later, re-uses every seed already finished and trains only the re
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +28,8 @@ from typing import Any
 import pandas as pd
 
 from search.best_trials import best_of
-from search.report.statistics import Ranking, rank_criteria
+from search.report.race import RaceResult, race
 from search.report.tables import criterion_table, scored_epoch
-from trainable.common.directions import direction
 from trainable.common.settings import BestModelSettings, TrialSettings
 from trainable.common.tracking import (
     CONFIRMATION_STAGE,
@@ -63,9 +66,26 @@ class Candidate:
 @dataclass(frozen=True)
 class Confirmation:
     scores: pd.DataFrame  # one row per (criterion, seed): scored epoch, selection and dev scores
-    ranking: Ranking
+    race: RaceResult | None  # None when a single criterion was confirmed
     trained: int  # runs trained by this report; the others were finished before
     notes: list[str]
+    baseline: str | None
+
+    @property
+    def decision(self) -> str:
+        """``winner``, ``equivalent`` or ``undecided`` (``undecided`` with one criterion)."""
+        return self.race.decision if self.race is not None else "undecided"
+
+    @property
+    def recommended(self) -> str:
+        """What the headline recommends: the winner; the baseline when the criteria left are
+        equivalent to it; else (undecided) the best mean of those left."""
+        if self.race is None:
+            return str(self.scores["criterion"].iloc[0])
+        running = self.race.running
+        if self.decision == "equivalent" and self.baseline in running:
+            return self.baseline
+        return running[0]
 
 
 @dataclass(frozen=True)
@@ -91,38 +111,86 @@ def candidate_trials(
 
 
 def confirm(
-    candidates: list[Candidate], seeds: int, metric: str, sweep: SweepRecord, plan: Plan
+    candidates: list[Candidate],
+    design: RaceDesign,
+    metric: str,
+    baseline: str | None,
+    sweep: SweepRecord,
+    plan: Plan,
 ) -> Confirmation:
-    """Train the (candidate, seed) runs MLflow lacks, then rank every candidate on dev."""
-    wanted = range(1, seeds + 1)
-    done = _finished(sweep.confirmations)
-    jobs = [(c, seed) for c in candidates for seed in wanted if (c.source_run_id, seed) not in done]
-    if jobs:
-        stale = [r.run_id for r in sweep.confirmations if r.status != FINISHED]
-        delete_runs(plan.tracking_uri, stale)  # interrupted attempts: their seeds run again
-        _train(jobs, metric, sweep, plan)
-        done = _finished(read_confirmations(plan.tracking_uri, sweep.parent_run_id))
-    rows, notes = [], []
-    for candidate in candidates:
-        for seed in wanted:
-            record = done.get((candidate.source_run_id, seed))
-            if record is None:
-                notes.append(f"Confirmation of {candidate.label}, seed {seed}, did not finish.")
-                continue
-            rows.append({"criterion": candidate.criterion, "seed": seed, **_score(record, metric)})
-    scores = pd.DataFrame(rows)
-    if scores.empty:
-        raise ConfirmationError(
-            f"no confirmation run finished ({'; '.join(notes[:3])}); their errors are on the "
-            "confirmation runs in MLflow (tag error)"
-        )
-    dev = f"dev_{metric}"
-    by_criterion = {
-        criterion: dict(zip(group["seed"], group[dev], strict=True))
-        for criterion, group in scores.dropna(subset=[dev]).groupby("criterion", sort=False)
-    }
-    ranking = rank_criteria(by_criterion, mode=direction(metric))
-    return Confirmation(scores, ranking, len(jobs), notes)
+    """Race the candidates over paired seeds (``search.report.race``): each look trains the
+    (candidate, seed) runs MLflow lacks in one Tune run, then decides on their dev scores."""
+    trainer = _LookTrainer(candidates, metric, sweep, plan)
+    names = [candidate.criterion for candidate in candidates]
+    if len(names) == 1:  # nothing to compare: the first look's seeds describe it
+        trainer.draw([(names[0], seed) for seed in range(1, design.looks[0] + 1)])
+        result = None
+    else:
+        reference = baseline if baseline in names else names[0]
+        result = race(
+            names, trainer.draw, metric=metric, baseline=reference, margin=design.margin,
+            looks=design.looks, alpha=design.alpha,
+        )  # fmt: skip
+    scores = pd.DataFrame(trainer.rows)
+    return Confirmation(scores, result, trainer.trained, trainer.notes, baseline)
+
+
+@dataclass(frozen=True)
+class RaceDesign:
+    """How the confirmation spends seeds: decide at each look's seed count; criteria within
+    ``margin`` (metric units) are equivalent; ``alpha`` bounds any false claim."""
+
+    looks: tuple[int, ...]
+    margin: float
+    alpha: float = 0.05
+
+
+class _LookTrainer:
+    """``race``'s ``draw``: trains what MLflow lacks of a look's (criterion, seed) pairs, then
+    answers each pair's dev score at its best selection epoch; finished seeds are re-used."""
+
+    def __init__(
+        self, candidates: list[Candidate], metric: str, sweep: SweepRecord, plan: Plan
+    ) -> None:
+        self.by_name = {candidate.criterion: candidate for candidate in candidates}
+        self.metric, self.sweep, self.plan = metric, sweep, plan
+        self.done = _finished(sweep.confirmations)
+        self.stale = [r.run_id for r in sweep.confirmations if r.status != FINISHED]
+        self.rows: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+        self.trained = 0
+
+    def draw(self, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], float]:
+        jobs = [
+            (self.by_name[name], seed)
+            for name, seed in pairs
+            if (self.by_name[name].source_run_id, seed) not in self.done
+        ]
+        if jobs:
+            delete_runs(self.plan.tracking_uri, self.stale)  # interrupted: their seeds run again
+            self.stale = []
+            _train(jobs, self.metric, self.sweep, self.plan)
+            self.trained += len(jobs)
+            self.done = _finished(
+                read_confirmations(self.plan.tracking_uri, self.sweep.parent_run_id)
+            )
+        return {(name, seed): self._score(name, seed) for name, seed in pairs}
+
+    def _score(self, name: str, seed: int) -> float:
+        candidate = self.by_name[name]
+        record = self.done.get((candidate.source_run_id, seed))
+        if record is None:
+            raise ConfirmationError(
+                f"the confirmation of {candidate.label}, seed {seed}, did not finish (its error "
+                "is on its confirmation run in MLflow, tag error); run the report again to "
+                "train it again"
+            )
+        row = {"criterion": name, "seed": seed, **_score(record, self.metric)}
+        self.rows.append(row)
+        dev = row[f"dev_{self.metric}"]
+        if dev is None or not math.isfinite(dev):
+            raise ConfirmationError(f"confirmation run {record.run_id} has no dev_{self.metric}")
+        return float(dev)
 
 
 def _finished(records: list[TrialRecord]) -> dict[tuple[str, int], TrialRecord]:

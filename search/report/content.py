@@ -15,6 +15,7 @@ from search.markdown import short
 from search.report import importance, plots, tables
 from search.report.confirmation import Confirmation
 from search.report.render import ReportContent
+from search.report.statistics import mean_sd
 from trainable.common.tracking import SweepRecord, download_artifact
 
 if TYPE_CHECKING:  # the study comes from search.report.importance, Optuna's one user here
@@ -51,7 +52,7 @@ def sweep_content(
         winner_line=f"Best single-seed trial (single seed, not confirmed): {setup} — selection "
         f"{metric} {short(best[metric])}, dev {metric} {short(best['dev_' + metric])}, dev "
         f"AUPRC {short(best['dev_auprc'])}. One training seed cannot tell criteria apart; "
-        "confirm with --confirm K --seeds N.",
+        "confirm with --confirm K.",
         winner_details={
             "setup": setup,
             **params,
@@ -143,21 +144,26 @@ def add_confirmation(
     confirmation: Confirmation,
     trials: pd.DataFrame,
     metric: str,
-    baseline: str | None,
 ) -> None:
-    """The confirmed verdict becomes the headline; the table and comparisons back it."""
-    ranking = confirmation.ranking
-    labels = {c: tables.setup_label(best_of(trials, c, metric)) for c in ranking.means}
-    baseline = baseline if baseline in ranking.means else None
-    content.winner_line = ranking.verdict(baseline=baseline, labels=labels, metric=metric)
-    content.confirmation = tables.confirmation_table(confirmation.scores, metric)
-    content.verdicts = tables.comparison_lines(ranking, labels, metric)
-    mean, sd, seeds = (
-        table[ranking.leader] for table in (ranking.means, ranking.sds, ranking.seeds)
+    """The race's verdict becomes the headline; the table and every pair's claim back it."""
+    scores = confirmation.scores
+    criteria = list(dict.fromkeys(scores["criterion"]))
+    labels = {c: tables.setup_label(best_of(trials, c, metric)) for c in criteria}
+    result = confirmation.race
+    if result is None:
+        content.winner_line = f"Only {labels[criteria[0]]} was confirmed; nothing was compared."
+    else:
+        content.winner_line = result.verdict(labels=labels)
+        content.verdicts = tables.claim_lines(result, labels, metric)
+    content.confirmation = tables.confirmation_table(scores, metric)
+    chosen = scores[scores["criterion"] == confirmation.recommended][f"dev_{metric}"]
+    mean, sd = mean_sd(chosen.tolist())
+    content.winner_details[f"confirmed dev {metric}"] = (
+        f"{mean:.2f} ± {sd:.2f} over {len(chosen)} seeds"
     )
-    content.winner_details[f"confirmed dev {metric}"] = f"{mean:.2f} ± {sd:.2f} over {seeds} seeds"
     content.notes += [
         f"Confirmation: {confirmation.trained} run(s) trained by this report, the others re-used "
-        "from MLflow. Each run is scored on KLUE dev at its best selection-split epoch.",
+        "from MLflow. Each run is scored on KLUE dev at its best selection-split epoch; seeds "
+        "were added look by look, and a criterion shown worse received no more.",
         *confirmation.notes,
     ]

@@ -15,7 +15,8 @@ import pandas as pd
 from losses import list_criteria
 from search.best_trials import competing
 from search.markdown import missing, short
-from search.report.statistics import Ranking, mean_sd
+from search.report.race import RaceResult
+from search.report.statistics import mean_sd
 from trainable.common.directions import DIRECTIONS, best_first, direction
 from trainable.common.settings import TrainSettings
 from trainable.common.tracking import (
@@ -239,16 +240,25 @@ def setup_label(trial: pd.Series) -> str:
     return f"{trial['criterion']} ({params})" if params else trial["criterion"]
 
 
-def comparison_lines(ranking: Ranking, labels: dict[str, str], metric: str) -> list[str]:
-    """One line per comparison of the leader: difference, interval, seeds, decision."""
-    leader = labels.get(ranking.leader, ranking.leader)
-    return [
-        f"{leader} vs {labels.get(c.other, c.other)}: {c.difference:+.2f} {metric} "
-        f"({ranking.level:.0%} simultaneous CI {c.low:+.2f}..{c.high:+.2f}, {c.seeds} paired "
-        f"seeds, adjusted p = {c.p_value:.3f}): "
-        + ("significant" if c.significant else "not significant")
-        for c in ranking.comparisons
-    ]
+def claim_lines(result: RaceResult, labels: dict[str, str], metric: str) -> list[str]:
+    """One line per pair of confirmed criteria: its difference, the interval that decided it,
+    the paired seeds, and the claim (better, equivalent within the margin, or undecided)."""
+    level = f"{(1 - result.alpha):.0%}"
+    margin = f"{short(result.margin)} {metric}"
+    said = {
+        "better": "better",
+        "equivalent": f"equivalent (within {margin})",
+        "undecided": f"undecided (neither better nor within {margin})",
+    }
+    lines = []
+    for claim in result.claims:
+        seeds = min(result.seeds[claim.a], result.seeds[claim.b])
+        lines.append(
+            f"{labels.get(claim.a, claim.a)} vs {labels.get(claim.b, claim.b)}: "
+            f"{claim.difference:+.2f} {metric} ({level} simultaneous CI {claim.low:+.2f}.."
+            f"{claim.high:+.2f}, {seeds} paired seeds): {said[claim.kind]}"
+        )
+    return lines
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); tab and

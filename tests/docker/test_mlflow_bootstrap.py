@@ -140,6 +140,15 @@ def test_the_sweep_user_can_log_to_its_experiment_and_nothing_else(served):
         assert [info.path for info in sweep.list_artifacts(run)] == ["search.yaml"]
         sweep.set_terminated(run)
         assert len(sweep.search_runs([experiment.experiment_id])) == 1
+        # The report's registration of the winner: a registered model, a version from its run,
+        # tags and the champion alias (MLflow lets any user create a registered model and
+        # makes its creator its manager; no grant of ours is needed).
+        source = f"{sweep.get_run(run).info.artifact_uri}/search.yaml"
+        sweep.create_registered_model(EXPERIMENT)
+        version = sweep.create_model_version(EXPERIMENT, source, run_id=run).version
+        sweep.set_model_version_tag(EXPERIMENT, version, "criterion", "ce")
+        sweep.set_registered_model_alias(EXPERIMENT, "champion", version)
+        assert sweep.get_model_version_by_alias(EXPERIMENT, "champion").run_id == run
         sweep.delete_run(run)
         # What it must not do.
         assert _status(lambda: sweep.get_experiment(other)) == 403
