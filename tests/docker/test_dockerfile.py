@@ -206,6 +206,13 @@ def test_no_image_reports_usage_to_a_vendor(path):
         assert environment.get("RAY_USAGE_STATS_ENABLED") == "0"
 
 
+def test_reused_trial_processes_wait_for_the_previous_trial_as_local_runs_do():
+    from trainable.common.ray_tune import REUSE_ENV
+
+    environment = _environment(DOCKERFILE)
+    assert {key: environment.get(key) for key in REUSE_ENV} == REUSE_ENV
+
+
 def test_the_mlflow_image_ships_the_bootstrap():
     copies = [arguments.split() for arguments in _arguments(MLFLOW_DOCKERFILE, "COPY")]
     assert ["--chmod=0755", "mlflow_bootstrap.py", "/usr/local/bin/mlflow-bootstrap"] in copies

@@ -3,6 +3,7 @@ reports (no model: what is tested is which checkpoint folders Tune and we keep):
 trial keeps its latest, an ended one none."""
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -57,3 +58,30 @@ def test_an_ended_trial_loses_its_checkpoints_while_the_sweep_goes_on(tmp_path):
     # trial holds one.
     assert len(second) == 1 and list(second[0].values()) == [[]]
     assert not list(experiment_dir.rglob("checkpoint_*"))
+
+
+def report_then_linger(config: dict, *, pids: Path) -> None:
+    """One epoch, then seconds of work after the last report (as a trial ending its MLflow run
+    and freeing memory on a loaded box does) before the function returns."""
+    (pids / ray_tune.trial_id()).write_text(str(os.getpid()))
+    with tempfile.TemporaryDirectory() as checkpoint:
+        ray_tune.report({"epoch": 1, "micro_f1": 1.0}, Path(checkpoint))
+    time.sleep(config["linger_s"])
+
+
+def test_a_reused_process_waits_for_the_previous_trial_to_return(tmp_path):
+    """A trial Tune stops on a result (ASHA at a rung or at max_t; here ``stop``) may still be
+    running its function when Tune hands its process to the next trial; Tune waited 2 s by
+    default, the next trial then failed ("Trainable runner reuse requires reset_config()"),
+    and the sweep hung waiting for a free slot."""
+    ray_tune.start_ray()
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    tuner = ray_tune.build_tuner(
+        report_then_linger, {"pids": pids}, {"cpu": 1}, name="linger", storage_path=tmp_path / "results",
+        metric="micro_f1", param_space={"linger_s": 5, "run": ray_tune.grid([0, 1, 2])},
+        max_concurrent=1, reuse_actors=True, stop={"epoch": 1},
+    )  # fmt: skip
+    results = ray_tune.fit(tuner, trials=3)
+    assert results.num_errors == 0, [str(result.error)[:200] for result in results if result.error]
+    assert len({p.read_text() for p in pids.iterdir()}) == 1  # one process: it was reused

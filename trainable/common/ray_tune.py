@@ -33,6 +33,12 @@ from trainable.common.directions import direction
 # Ray binds to the network address even for ray.init()). Must be in the environment before
 # ray.init starts Ray.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+# A reused trial process waits this long for the previous trial's function to return after its
+# last report (ending its MLflow run, stopping the system monitor, freeing memory): Tune's 2 s
+# default was exceeded on a loaded box, the next trial then failed with "Trainable runner reuse
+# requires reset_config() to be implemented and return True", and Tune 2.60 never told the
+# searcher, so the sweep waited forever for a trial slot. Read in the trial processes.
+REUSE_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "600"}
 # Trial folders (and trial names) are ours, not derived from the trainable's function name:
 # the driver deletes folders of forgotten trials by this prefix.
 TRIAL_FOLDER_PREFIX = "trial_"
@@ -84,6 +90,8 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Join the cluster at ``address``, or start a local Ray bound to 127.0.0.1 (once)."""
     if ray.is_initialized():
         return
+    for key, value in REUSE_ENV.items():  # a cluster's nodes set it in their image
+        os.environ.setdefault(key, value)
     if address:
         ray.init(address=address)
         return
