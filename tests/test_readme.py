@@ -36,7 +36,9 @@ def _shown(default: object) -> str:
 def test_every_parameter_and_default_is_documented(name):
     row = _table_row(name)
     for spec in list_criteria()[name].values():
-        assert f"`{spec.name}` ({_shown(spec.default)};" in row, f"{name}.{spec.name} in criteria.md"
+        assert f"`{spec.name}` ({_shown(spec.default)};" in row, (
+            f"{name}.{spec.name} in criteria.md"
+        )
 
 
 def test_readme_is_a_five_minute_read_with_the_first_commands():
@@ -105,8 +107,6 @@ def test_no_command_the_docs_show_puts_a_secret_in_shell_history():
     """A credential typed after ``NAME=`` lands in the shell's history file; the documented
     commands read it without echo (``read -rs``) and pass it on as a variable."""
     for document in DOCUMENTS:
-        typed = re.findall(
-            r"\b\w*(?:PASSWORD|TOKEN|SECRET)=(?![\"']?\$)\S*", document.read_text()
-        )
+        typed = re.findall(r"\b\w*(?:PASSWORD|TOKEN|SECRET)=(?![\"']?\$)\S*", document.read_text())
         assert not typed, (_name(document), typed)
     assert "read -rs MLFLOW_TRACKING_PASSWORD" in (DOCS / "cluster.md").read_text()
