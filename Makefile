@@ -100,13 +100,13 @@ bench: install
 	$(BIN)/python bench/throughput.py
 	PYTHON=$(BIN)/python bash bench/gpu_check.sh
 
-## Random search vs TPE, each with and without ASHA, at the same compute (README "Search
+## Random search vs TPE, each with and without ASHA, at the same compute (bench/README.md, "Search
 ## efficiency"): about 40 minutes on 2 cores; BENCH_ARGS=--quick runs it in about 5.
 BENCH_ARGS ?=
 bench-search: install
 	$(BIN)/python bench/search_efficiency.py $(BENCH_ARGS)
 
-## 200 short trials on one driver against a real MLflow server (README "Benchmarks"): memory,
+## 200 short trials on one driver against a real MLflow server (bench/README.md): memory,
 ## disk, Optuna's suggestion time and per-trial overhead; about 15 minutes on 2 cores.
 bench-trials: install
 	$(BIN)/python bench/many_trials.py $(BENCH_ARGS)

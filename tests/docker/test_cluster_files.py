@@ -246,11 +246,12 @@ def test_every_rayjob_pod_runs_restricted(rayjob):
 
 
 def _command_texts() -> dict[str, str]:
-    """README.md and every tracked file under docker/ (never a real docker/.env)."""
+    """docs/cluster.md (the cluster commands) and every tracked file under docker/ (never a real
+    docker/.env)."""
     tracked = subprocess.run(
         ["git", "ls-files", "docker"], cwd=REPO, capture_output=True, text=True, timeout=30
     ).stdout.split()
-    files = [REPO / "README.md", *(REPO / name for name in tracked)]
+    files = [REPO / "docs" / "cluster.md", *(REPO / name for name in tracked)]
     return {str(path.relative_to(REPO)): path.read_text(errors="replace") for path in files}
 
 
@@ -258,7 +259,7 @@ def test_no_secret_is_put_on_a_command_line():
     # --from-literal puts the secret in shell history and in `ps` for every user of the machine.
     for name, text in _command_texts().items():
         assert "--from-literal" not in text, name
-    for name in ("README.md", "docker/rayjob.yaml"):
+    for name in ("docs/cluster.md", "docker/rayjob.yaml"):
         creates = re.findall(
             r"kubectl create secret generic (?:[^\n\\]|\\\n)*", _command_texts()[name]
         )
@@ -267,5 +268,5 @@ def test_no_secret_is_put_on_a_command_line():
 
 
 def test_secret_files_are_created_private():
-    for name in ("README.md", "docker/ray-cluster.yaml", "docker/rayjob.yaml"):
+    for name in ("docs/cluster.md", "docker/ray-cluster.yaml", "docker/rayjob.yaml"):
         assert "umask 077" in _command_texts()[name], name

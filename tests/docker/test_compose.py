@@ -1,6 +1,6 @@
-"""docker/docker-compose.yml: valid for Docker Compose, and the cluster it describes is the one the
-README promises (GPU-free head on loopback, scalable GPU workers, token auth, MLflow with basic
-auth, shared storage, every secret from docker/.env), hardened: each secret reaches only the
+"""docker/docker-compose.yml: valid for Docker Compose, and the cluster it describes is the one
+docs/cluster.md promises (GPU-free head on loopback, scalable GPU workers, token auth, MLflow with
+basic auth, shared storage, every secret from docker/.env), hardened: each secret reaches only the
 containers that need it (the MLflow admin only MLflow), every secret is checked before a
 container starts, no service has capabilities or can gain privileges, and PostgreSQL sits on an
 internal network the Ray containers are not on."""
