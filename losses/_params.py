@@ -39,7 +39,7 @@ class ParamSpec:
 
     @property
     def range_text(self) -> str:
-        """The allowed values in words, as error messages and the README show them."""
+        """The allowed values in words, as error messages and docs/criteria.md show them."""
         if self.kind == "float":
             upper = "" if self.high is None else (" and <= " if self.high_inclusive else " and < ")
             upper += "" if self.high is None else f"{self.high:g}"

@@ -26,7 +26,7 @@ OPTUNA_STUDY = "optuna.db"  # beside the sweep: every trial's state and per-epoc
 # Trials sampled at random before TPE models the results (the warm-start points count among
 # them): a third of the sweep within these bounds. Optuna's fixed 10 left a sweep of 10 trials
 # or fewer (the quickstart's 8) all random; from 30 trials on it is still 10 (production: 10
-# of 48). bench/search_efficiency.py measures it (README, "Search efficiency").
+# of 48). bench/search_efficiency.py measures it (bench/README.md, "Search efficiency").
 STARTUP_FLOOR, STARTUP_CAP = 3, 10
 
 

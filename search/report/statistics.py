@@ -37,7 +37,7 @@ The chosen method's worst cases are all k = 2, where it is the exact paired t at
 excess is Monte Carlo noise, se .0015); at k = 6 it is conservative (.017-.027). Holm over the
 leader's comparisons and MCB ignore that the leader was chosen from the same scores (MCB also
 only promises "not worse", so exact ties count against it); pooled ANOVA breaks when criteria
-have different seed sds (they do: 0.78 vs 0.20 in the README example); a studentized-range
+have different seed sds (0.78 vs 0.20 in one measured quickstart confirmation); a studentized-range
 critical value is too liberal with 2..9 df per pair; a within-seed permutation test has only
 2**5 relabelings at 5 seeds x 2 criteria (minimum two-sided p 1/16). The old independent
 bootstrap said "better" for identical criteria 19 % of the time at 3 seeds (11 % at 5) and,
