@@ -9,6 +9,7 @@ output folder: ``report.md`` (figures in ``plots/``), a self-contained ``report.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ from search.report.recorded import recorded_settings, retrain_settings
 from search.report.render import write_html, write_markdown
 from search.report.statistics import mean_sd
 from search.space import SpaceParam
+from trainable.common.redact import redact
 from trainable.common.settings import StorageSettings, TrialSettings
 from trainable.common.tracking import (
     METRIC_TAG,
@@ -101,13 +103,16 @@ def build_report(request: ReportRequest, out: Path | None) -> Report:
         sweep, trials, best, study, request.tracking_uri, metric, request.scope, max_t,
         request.baseline,
     )  # fmt: skip
-    model_line = "model: not registered (--no-register)"
+    model_line = "model: not registered: nothing was confirmed (--confirm 0)"
     if confirmation is not None:
         report_content.add_confirmation(content, confirmation, trials, metric)
-        if request.register:
-            model_line = _register(request, sweep, trials, confirmation, content.winner_line)
-    else:
-        model_line = "model: not registered: nothing was confirmed (--confirm 0)"
+        model_line = "model: not registered (--no-register)"
+        kept = models_root(request.storage_path, sweep.parent_run_id)
+        try:
+            if request.register:
+                model_line = _register(request, sweep, trials, confirmation, content.winner_line)
+        finally:  # decided: the kept models go (a report interrupted before keeps them)
+            shutil.rmtree(kept, ignore_errors=True)
     content.notes.append(model_line[0].upper() + model_line[1:])
     best_settings = _retrain_settings(request, best["run_id"])
     (folder / "best_config.yaml").write_text(
@@ -142,10 +147,14 @@ def _register(
         "confirmed.seeds": ",".join(str(seed) for seed in dev["seed"]),
     }
     name = request.registered_model or experiment_name(request.tracking_uri, sweep.parent_run_id)
-    _, line = champion.register_champion(
-        chosen, models_root(request.storage_path, sweep.parent_run_id),
-        uri=request.tracking_uri, name=name, parent_run_id=sweep.parent_run_id, tags=tags,
-    )  # fmt: skip
+    try:
+        _, line = champion.register_champion(
+            chosen, models_root(request.storage_path, sweep.parent_run_id),
+            uri=request.tracking_uri, name=name, parent_run_id=sweep.parent_run_id, tags=tags,
+        )  # fmt: skip
+    except (TrackingError, OSError) as error:  # the report is still written
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        line = f"model: not registered: {redact(first)[:300]}"
     return line
 
 

@@ -6,13 +6,12 @@ Of that criterion's confirmation seeds, the one with the best *selection* score 
 selection epoch (the earliest on ties, then the lowest seed) gives the model, never chosen on
 dev. Its confirmation run kept that model on disk (``trainable.best_model``); it is logged on
 that run as an MLflow pyfunc model, registered as a new version of ``name`` with the alias
-``champion``, and tagged with what the verdict says. The kept models are then deleted: from
-here on the model lives in MLflow's artifact store only.
+``champion``, and tagged with what the verdict says. The report then deletes the kept models:
+from there on the model lives in MLflow's artifact store only.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +67,7 @@ def register_champion(
     tags: dict[str, str],
 ) -> tuple[RegisteredVersion | None, str]:
     """Register the champion's kept model; return the version (None when none could be) and
-    the line the report prints. The kept models are deleted either way once it is decided."""
+    the line the report prints. The caller deletes the kept models once it is decided."""
     finished = kept_models(models_root / champion.criterion)
     kept = best_kept(finished) if finished else None
     if kept is None or kept.run_id != champion.run_id or kept.epoch != champion.epoch:
@@ -88,7 +87,6 @@ def register_champion(
             "sweep.parent_run_id": parent_run_id, "confirmation.run_id": champion.run_id,
         },
     )  # fmt: skip
-    shutil.rmtree(models_root, ignore_errors=True)
     return version, (
         f"model: registered {version.name} version {version.version} as @{version.alias} "
         f"({champion.criterion}, seed {champion.seed}, epoch {champion.epoch}): {version.uri}"

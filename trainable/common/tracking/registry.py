@@ -53,6 +53,16 @@ def register_relation_model(
 ) -> RegisteredVersion:
     """Log ``model_folder`` as a pyfunc model on ``run_id`` and register it as a new version of
     ``name`` with the ``champion`` alias and ``tags`` (text passes the redaction)."""
+    try:
+        return _register(uri, run_id, model_folder, name, example, output, tags)
+    except MlflowException as error:  # refused (permissions, a bad name): one line for the caller
+        raise TrackingError(f"registering {name!r}: {_first_line(error)}") from None
+
+
+def _register(
+    uri: str, run_id: str, model_folder: Path, name: str, example: pd.DataFrame,
+    output: pd.DataFrame, tags: dict[str, str],
+) -> RegisteredVersion:  # fmt: skip
     from trainable import serving
 
     client = tracking_client(uri)
@@ -81,8 +91,12 @@ def load_registered_model(uri: str, model_uri: str) -> Any:
         with _registry(uri):
             return mlflow.pyfunc.load_model(model_uri)
     except MlflowException as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise TrackingError(f"--model {model_uri}: {first[:300]}") from None
+        raise TrackingError(f"--model {model_uri}: {_first_line(error)}") from None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return redact(text.splitlines()[0])[:300] if text else type(error).__name__
 
 
 @contextlib.contextmanager
