@@ -37,25 +37,32 @@ def test_the_seed_question_compares_the_seed_team_setups_at_five_epochs():
     assert label_smoothing == {"smoothing": 0.5, "convention": "seed"}
 
 
-@pytest.mark.slow
-def test_comparison_trains_paired_seeds_and_reuses_them(raw_train, slice_dir, tmp_path):
-    folder = slice_dir(raw_train[:400], raw_train[400:500])
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def run_compare(folder, tmp_path, store: str, *extra: str) -> subprocess.CompletedProcess:
+    """``python -m search.compare`` on a KLUE slice with a tiny model, one epoch per run."""
     overrides = [
         f"data.dir={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.train_subsample=null",
         "data.dev_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
         "train.num_train_epochs=1", f"storage.path={tmp_path / 'results'}",
-        f"tracking.uri={store}", "search.metric=auprc",
-        "setups=[{criterion: ce}, {criterion: focal, gamma: 2.0}]",
+        f"tracking.uri={store}", *extra,
     ]  # fmt: skip
+    command = [sys.executable, "-m", "search.compare", "--config", str(SEED_QUESTION)]
+    for override in overrides:
+        command += ["--set", override]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.slow
+def test_comparison_trains_paired_seeds_and_reuses_them(raw_train, slice_dir, tmp_path):
+    folder = slice_dir(raw_train[:400], raw_train[400:500])
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    setups = "setups=[{criterion: ce}, {criterion: focal, gamma: 2.0}]"
 
     def compare(seeds: int) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "search.compare", "--config", str(SEED_QUESTION)]
-        for override in [*overrides, f"report.looks=[{seeds}]"]:
-            command += ["--set", override]
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        return done
+        return run_compare(
+            folder, tmp_path, store, "search.metric=auprc", setups, f"report.looks=[{seeds}]"
+        )
 
     first = compare(seeds=2)
     assert "confirmation: training 4 run(s)" in first.stdout
@@ -85,19 +92,11 @@ def test_a_setup_shown_worse_at_the_first_look_gets_no_more_seeds(raw_train, sli
     second (4 seeds) trains only the other two, which a margin of 0.001 nats leaves undecided."""
     folder = slice_dir(raw_train[:400], raw_train[400:500])
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    overrides = [
-        f"data.dir={folder}", f"data.cache_dir={tmp_path / 'cache'}", "data.train_subsample=null",
-        "data.dev_subsample=null", "data.max_length=96", *TINY_MODEL, "train.batch_size=16",
-        "train.num_train_epochs=1", f"storage.path={tmp_path / 'results'}",
-        f"tracking.uri={store}", "search.metric=ce_loss", "report.looks=[3, 4]",
+    done = run_compare(
+        folder, tmp_path, store, "search.metric=ce_loss", "report.looks=[3, 4]",
         "report.margin=0.001", "setups=[{criterion: ce}, {criterion: label_smoothing, "
         "smoothing: 0.1}, {criterion: focal, gamma: 2.0, learning_rate: 1.0e-9}]",
-    ]  # fmt: skip
-    command = [sys.executable, "-m", "search.compare", "--config", str(SEED_QUESTION)]
-    for override in overrides:
-        command += ["--set", override]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
+    )  # fmt: skip
     assert "confirmation: training 9 run(s)" in done.stdout  # look 1: 3 setups x 3 seeds
     assert "confirmation: training 2 run(s)" in done.stdout  # look 2: seed 4 of two setups
 
