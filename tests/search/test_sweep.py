@@ -19,7 +19,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import REPO, sweep_command, sweep_runs, trial_folders, wait_for_finished_trials
-from trainable.common.redact import portable_path
+from trainable.common.redact import portable_path, portable_text
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,9 @@ def test_sweep_tracks_every_trial_under_one_parent_run(
     assert parent.data.params["search.metric"] == "micro_f1"
     assert parent.data.params["data.dir"] == portable_path(folder)  # no local absolute path
     assert not any(key.startswith("tracking.uri") for key in parent.data.params)
-    assert parent.data.tags["mlflow.note.content"] == summary
+    local = [tmp_path / "results" / experiment, folder, tmp_path / "cache"]
+    assert parent.data.tags["mlflow.note.content"] == portable_text(summary, local)
+    assert str(tmp_path) not in parent.data.tags["mlflow.note.content"]
     assert parent.data.tags["sweep.searched"].split(",")[0] == "criterion"
     space = client.download_artifacts(parent.info.run_id, "search.yaml", str(tmp_path))
     assert yaml.safe_load(Path(space).read_text())["space"]["num_train_epochs"]["int"] == [1, 2]
