@@ -7,15 +7,16 @@ confirmation runs, which keep their model apart: ``trainable.best_model``), so:
 
 - while a trial runs, Tune keeps its latest checkpoint only (``checkpoint_config``), plus a
   second one for the moment a new one is being written;
-- once it has ended (finished, stopped early by the scheduler, or failed for good) its
-  checkpoints are deleted (``DeleteEndedCheckpoints``) as soon as Tune's saved state no longer
-  points at them;
+- once it has finished or been stopped early by the scheduler, its checkpoints are deleted
+  (``DeleteEndedCheckpoints``) as soon as Tune's saved state no longer points at them;
 - after ``fit`` returns, whatever the callback had no chance to delete goes too
   (``delete_checkpoints``), so a finished sweep's folder holds Tune's state and no weights.
 
-Peak disk is therefore about ``max_concurrent`` checkpoints, whatever the trial count. An
-errored trial that ``--resume`` runs again starts from its first epoch (``restore_tuner``'s
-``restart_errored``): a trial is deterministic per seed, so it ends where it would have.
+An errored trial keeps its latest checkpoint: ``--resume`` runs it again from there under the
+same trial id. Restarting it from scratch instead (Tune's ``restart_errored``) gives it a new
+trial id that Ray 2.60's OptunaSearch never suggested, and the resumed driver failed with a
+KeyError. Peak disk is therefore about ``max_concurrent`` checkpoints plus one per errored
+trial, whatever the trial count.
 """
 
 from __future__ import annotations
@@ -43,20 +44,14 @@ class DeleteEndedCheckpoints(tune.Callback):
     state (what ``--resume`` restores after a killed driver) still says RUNNING, resuming from
     the latest checkpoint. Tune calls ``get_state`` at each state save (every 10 s or more),
     after writing the trials' states and before uploading them, so a folder is deleted at the
-    second save after its trial ended. ``on_trial_error`` is called only for a trial that will
-    not be retried; a retried one (``on_trial_recover``) keeps its checkpoint."""
+    second save after its trial ended. An errored trial keeps its checkpoint (module docstring).
+    """
 
     def __init__(self) -> None:
         self._ended: list[Path] = []  # queued since the last state save
         self._saved: list[Path] = []  # queued before it: their trials' end is saved
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._queue(trial)
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._queue(trial)
-
-    def _queue(self, trial: Any) -> None:
         if trial.path:
             self._ended.append(Path(trial.path))
 
@@ -66,10 +61,10 @@ class DeleteEndedCheckpoints(tune.Callback):
         return None  # nothing to restore: after a resume, delete_checkpoints catches the rest
 
 
-def delete_checkpoints(trial_folders: Iterable[Path]) -> None:
-    """Delete the checkpoints of ended trials (call once ``fit`` has returned: every trial in
-    ``trial_folders`` has ended and Tune saves no more state)."""
-    _delete_in(trial_folders)
+def delete_checkpoints(results: Iterable[Any]) -> None:
+    """Delete the checkpoints of the finished trials among ``results`` (a ``ResultGrid``, once
+    ``fit`` has returned: Tune saves no more state); errored trials keep theirs."""
+    _delete_in(Path(result.path) for result in results if result.path and result.error is None)
 
 
 def _delete_in(trial_folders: Iterable[Path]) -> None:

@@ -242,8 +242,8 @@ def restore_tuner(
     resources: dict[str, float],
     num_samples: int | None = None,
 ) -> tune.Tuner:
-    """The saved Tuner at ``experiment_dir``: unfinished trials resume from their checkpoint,
-    errored ones start again (their checkpoints went when they ended). With
+    """The saved Tuner at ``experiment_dir``: unfinished and errored trials resume from their
+    latest checkpoint. With
     ``num_samples`` above the saved trial count, the searcher also suggests trials up to it
     (an extended sweep); a count at or below the saved one changes nothing."""
     if num_samples is not None:
@@ -252,7 +252,7 @@ def restore_tuner(
         str(experiment_dir),
         trainable=_with_resources(trainable, shared, resources),
         resume_unfinished=True,
-        restart_errored=True,
+        resume_errored=True,
     )
 
 
@@ -284,11 +284,11 @@ def _raise_saved_num_samples(experiment_dir: Path, num_samples: int) -> None:
 def fit(tuner: tune.Tuner, trials: int) -> tune.ResultGrid:
     """Run the Tuner; raise ``FitInterrupted`` when Tune returned before all ``trials`` ended
     (on Ctrl-C, Tune saves its state and returns the results so far: running trials keep their
-    checkpoints for ``--resume``). Once all have ended, none keeps a checkpoint."""
+    checkpoints for ``--resume``). Once all have ended, only errored trials keep one."""
     results = tuner.fit()
     if results.num_terminated + results.num_errors < trials:
         raise FitInterrupted(f"{results.num_terminated + results.num_errors} of {trials} ended")
-    delete_checkpoints(Path(result.path) for result in results if result.path)
+    delete_checkpoints(results)
     return results
 
 
