@@ -11,6 +11,7 @@ import io
 import json
 import re
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from trainable.common import ray_tune
 from trainable.common.settings import TrialSettings
 from trainable.common.tracking.system_metrics import THREAD_NAME
 from trainable.data import prepare_data
+from trainable.hooks import TrialHook
 from trainable.train import train_fn
 
 pytestmark = pytest.mark.slow
@@ -62,6 +64,17 @@ def train_fn_observed(config, *, settings: TrialSettings, **shared) -> None:
         print(printed.getvalue())
 
 
+class LingerAfterEpoch(TrialHook):
+    """Each epoch lasts a few seconds more: on an idle box a tiny epoch takes under a second,
+    less than the system monitor's 1 s between samples, which then logged nothing."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def after_epoch(self, epoch: int, *, resumed: bool, sampled: dict) -> None:
+        time.sleep(self.seconds)
+
+
 def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     raw_train, slice_dir, tmp_path
 ):
@@ -81,7 +94,8 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     data = prepare_data(settings)
     results = run_one_trial(
         train_fn_observed, {"criterion": "focal", "gamma": 1.0, "learning_rate": 2e-3}, settings,
-        data, "trial-test", tmp_path / "results", max_failures=1, hooks=[FailAfterEpoch(1)],
+        data, "trial-test", tmp_path / "results", max_failures=1,
+        hooks=[LingerAfterEpoch(2.5), FailAfterEpoch(1)],
     )  # fmt: skip
     result = results[0]
     assert result.error is None
