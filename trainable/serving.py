@@ -17,7 +17,6 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-INPUT_COLUMNS = ("sentence", "subject_entity", "object_entity")
 MODEL_ARTIFACT = "relation_model"
 
 
