@@ -8,6 +8,12 @@ before the next record (step points only join the backlog: the next epoch's reco
 A trial restarted elsewhere reads its outbox from the shared storage; the driver sends what is
 left after the sweep and reports what it could not (``flush_outboxes``). Metrics keep the time
 they were measured at.
+
+An epoch is logged once per run. A restarted attempt may train epochs its run already holds:
+Tune resumes from the checkpoint its saved state names, which can be older than the last epoch
+logged (a driver killed before its next state save, a worker killed between logging an epoch
+and reporting it, an errored trial that ``--resume`` runs from its first epoch). The trial is
+deterministic per seed, so those epochs are skipped, not logged a second time.
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ class TrialRun(NullTrialRun):
         self.path = path
         self.state = state
         self.client = tracking_client(state.spec.uri)
+        self._logged_epochs: set[int] | None = None  # read from the run at the first epoch
 
     @property
     def run_id(self) -> str | None:
@@ -203,11 +210,21 @@ class TrialRun(NullTrialRun):
                 ]
                 self.client.log_batch(run_id, metrics=logged)
             case Epoch(epoch=epoch, time_ms=at, metrics=metrics, per_class_csv=table):
+                if epoch in self._epochs_logged():
+                    return  # an earlier attempt logged it (module docstring)
                 logged = [Metric(key, value, at, epoch) for key, value in metrics.items()]
                 self.client.log_batch(run_id, metrics=logged)
                 self.client.log_text(run_id, table, PER_CLASS_ARTIFACT.format(epoch=epoch))
+                self._logged_epochs.add(epoch)
             case RunEnd():
                 end_run(self.client, run_id, record)
+
+    def _epochs_logged(self) -> set[int]:
+        """Epochs the run holds: every epoch record carries the ``epoch`` metric at its step."""
+        if self._logged_epochs is None:
+            history = self.client.get_metric_history(self.run_id, "epoch")
+            self._logged_epochs = {metric.step for metric in history}
+        return self._logged_epochs
 
 
 def open_trial_run(
