@@ -222,6 +222,9 @@ class Bench:
             os.kill(process.pid, signal.SIGKILL)
         elif kind == "worker":
             workers = trial_workers(process)
+            while not workers and process.poll() is None:  # between trials: the next one
+                time.sleep(0.1)
+                workers = trial_workers(process)
             if not workers:
                 return False
             os.kill(self.rng.choice(workers), signal.SIGKILL)
@@ -230,8 +233,8 @@ class Bench:
             time.sleep(episode.pauses[number])
             self.server.start()
         elif kind == "node":
-            nodes = [n for n in cluster.worker_nodes if n.all_processes_alive()]
-            cluster.remove_node(self.rng.choice(sorted(nodes, key=id)), allow_graceful=False)
+            nodes = sorted(cluster.worker_nodes, key=lambda node: node.node_id)
+            cluster.remove_node(self.rng.choice(nodes), allow_graceful=False)
             time.sleep(episode.pauses[number])
             cluster.add_node(num_cpus=1)
         return True

@@ -108,12 +108,16 @@ def check_sweep(
 
 
 def check_study(view: SweepView, study_file: Path, name: str) -> list[str]:
-    """Invariant 3a: every Optuna trial ended as MLflow says, with the value MLflow shows."""
+    """Invariant 3a: every Optuna trial ended as MLflow says, with the value MLflow shows. A
+    FAIL trial is the record of an attempt the sweep dropped (a trial a killed driver forgot, an
+    errored one ``--resume`` ran again): its MLflow run is deleted, another holds its values."""
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{study_file}")
     problems = []
     by_key = view.by_key()
     for trial in study.trials:
         sampled = trial_key(trial.params)
+        if trial.state == optuna.trial.TrialState.FAIL:
+            continue
         if trial.state != optuna.trial.TrialState.COMPLETE:
             problems.append(f"Optuna trial {trial.number} {dict(sampled)} is {trial.state.name}")
             continue
