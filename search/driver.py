@@ -5,9 +5,10 @@ already probed by ``search.run``): refuse what cannot work early (storage, resum
 → prepare the data once (fetching KLUE first when no folder is named) → start or join Ray and
 refuse what the cluster cannot run (``search.preflight``) → open the MLflow parent run
 (``search.sweep_tracking``) → run the Tuner (Optuna over the define-by-run space, ASHA on
-epochs; ``search.searcher``), or restore and resume it → no checkpoint left once trials end → settle
-MLflow → summarize the best trial per criterion (printed, ``<storage>/<name>/summary.md`` and on
-the parent run). What one trial does lives in ``trainable/``.
+epochs; ``search.searcher``), or restore and resume it → no checkpoint left once trials end →
+settle MLflow and the Optuna study (trials a killed driver forgot) → summarize the best trial per
+criterion (printed, ``<storage>/<name>/summary.md`` and on the parent run). What one trial does
+lives in ``trainable/``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def run_sweep(config: SweepConfig, *, resume: bool, hooks: Sequence[TrialHook] =
         tracking.interrupt()  # parent and unfinished trial runs: KILLED, reopened by --resume
         raise
     disk_bytes = _drop_forgotten_trials(results, experiment_dir)
+    searcher.fail_forgotten_trials(config, experiment_dir)
     run_ids, tracking_notes = tracking.settle(results, experiment_dir)
     summary = summarize(config, results, disk_bytes, run_ids, tracking_notes)
     (experiment_dir / "summary.md").write_text(summary.markdown, encoding="utf-8")
@@ -132,7 +134,7 @@ def sweep_tuner(
     return ray_tune.build_tuner(
         train_fn, shared, _resources(config),
         name=config.experiment.name, storage_path=config.storage.path, metric=search.metric,
-        num_samples=num_samples or search.num_samples, max_concurrent=search.max_concurrent,
+        num_samples=num_samples or search.num_samples,  # the searcher limits concurrency
         search_alg=searcher.build_searcher(config, experiment_dir, sampler),
         scheduler=searcher.build_scheduler(config),
         max_failures=config.failure.max_retries,

@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from search.config import SweepConfig
@@ -28,15 +29,17 @@ OPTUNA_STUDY = "optuna.db"  # beside the sweep: every trial's state and per-epoc
 # or fewer (the quickstart's 8) all random; from 30 trials on it is still 10 (production: 10
 # of 48). bench/search_efficiency.py measures it (bench/README.md, "Search efficiency").
 STARTUP_FLOOR, STARTUP_CAP = 3, 10
+CONFIG_PREFIX = "config/"  # a trial's sampled values in the results Tune gives its searcher
 
 
 def build_searcher(
     config: SweepConfig, experiment_dir: Path, sampler: optuna.samplers.BaseSampler | None = None
-) -> SelectionScoreOptunaSearch:
-    """TPE over the define-by-run space, warm-started, its study in ``optuna.db``. ``sampler``
-    replaces TPE (the search-efficiency bench runs random search through the same searcher)."""
+) -> RestartAwareLimiter:
+    """TPE over the define-by-run space, warm-started, its study in ``optuna.db``, suggesting
+    ``search.max_concurrent`` trials at a time. ``sampler`` replaces TPE (the search-efficiency
+    bench runs random search through the same searcher)."""
     search = config.search
-    return SelectionScoreOptunaSearch(
+    optuna_search = SelectionScoreOptunaSearch(
         space=DefineByRun(search.space),
         metric=search.metric,
         mode=search.mode,
@@ -46,6 +49,7 @@ def build_searcher(
         study_name=config.experiment.name,
         planned_epochs=config.train.num_train_epochs,
     )
+    return RestartAwareLimiter(optuna_search, max_concurrent=search.max_concurrent)
 
 
 def build_scheduler(config: SweepConfig) -> TrialScheduler:
@@ -103,6 +107,19 @@ def study_storage(path: Path) -> optuna.storages.BaseStorage:
     return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
 
 
+def fail_forgotten_trials(config: SweepConfig, experiment_dir: Path) -> int:
+    """Tell Optuna FAIL for its trials still RUNNING once every Tune trial has ended: trials a
+    killed driver suggested after Tune's last state save, which the resumed sweep never heard of
+    (their MLflow runs are dropped as orphans, ``search.sweep_tracking``). Returns how many."""
+    study = optuna.load_study(
+        study_name=config.experiment.name, storage=study_storage(experiment_dir / OPTUNA_STUDY)
+    )
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in running:
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    return len(running)
+
+
 class SelectionScoreOptunaSearch(OptunaSearch):
     """Tells Optuna what the report ranks by: each trial's best-epoch selection score.
 
@@ -111,6 +128,10 @@ class SelectionScoreOptunaSearch(OptunaSearch):
     with its last score whenever it reported one. Here a finished trial is COMPLETE with its best
     epoch's score, a cut trial is PRUNED (Optuna keeps its per-epoch intermediate values, which
     TPE ranks below complete trials), and an errored one FAILED, so TPE never learns from it.
+
+    ``--resume`` runs an errored trial again under a new trial id (Tune's ``Trial.reset``), one
+    this searcher never suggested: Optuna gets a new trial of the same values for it, and the
+    failed one stays FAIL (``_adopt``).
     """
 
     def __init__(self, *args: Any, planned_epochs: int, **kwargs: Any) -> None:
@@ -119,6 +140,7 @@ class SelectionScoreOptunaSearch(OptunaSearch):
         self._planned: dict[str, int] = {}
         self._best: dict[str, float] = {}
         self._last_step: dict[str, int] = {}
+        self.adopted: set[str] = set()  # trials Tune started without a suggestion
 
     def suggest(self, trial_id: str) -> dict | None:
         config = super().suggest(trial_id)
@@ -127,6 +149,7 @@ class SelectionScoreOptunaSearch(OptunaSearch):
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self._adopt(trial_id, result)
         super().on_trial_result(trial_id, result)
         self._last_step[trial_id] = result.get(TRAINING_ITERATION)
         value, best = result.get(self.metric), self._best.get(trial_id)
@@ -134,6 +157,9 @@ class SelectionScoreOptunaSearch(OptunaSearch):
             self._best[trial_id] = value
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        self._adopt(trial_id, result or {})
+        if trial_id not in self._ot_trials:  # a restarted trial that failed before any result
+            return
         last_step = self._last_step.pop(trial_id, None)
         if (
             result
@@ -150,3 +176,36 @@ class SelectionScoreOptunaSearch(OptunaSearch):
         finished = result is not None and result.get("epoch", 0) >= planned
         told = {**result, self.metric: best} if finished and best is not None else None
         super().on_trial_complete(trial_id, None if error else told, error)
+
+    def _adopt(self, trial_id: str, result: dict) -> None:
+        """An Optuna trial of the values in ``result`` (Tune flattens them to ``config/...``)
+        for a trial Tune started without asking this searcher."""
+        if trial_id in self._ot_trials:
+            return
+        config = {
+            key.removeprefix(CONFIG_PREFIX): value
+            for key, value in result.items()
+            if key.startswith(CONFIG_PREFIX)
+        }
+        if not config:
+            return
+        self._ot_study.enqueue_trial(config)
+        ot_trial = self._ot_study.ask()
+        self._suggest_from_define_by_run_func(self._space, ot_trial)  # enqueued: the same values
+        self._ot_trials[trial_id] = ot_trial
+        self._planned[trial_id] = int(config.get("num_train_epochs", self._default_epochs))
+        self.adopted.add(trial_id)
+
+
+class RestartAwareLimiter(ConcurrencyLimiter):
+    """Tune's ``ConcurrencyLimiter``, which drops the end of every trial it did not suggest:
+    here the end of a trial the searcher adopted (an errored trial ``--resume`` runs again)
+    reaches Optuna too. Such a trial is not counted among the ``max_concurrent``; the trials'
+    resources still bound how many run. Written against Ray 2.60's ``ConcurrencyLimiter``."""
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if trial_id not in self.live_trials and trial_id in self.searcher.adopted:
+            self.searcher.on_trial_complete(trial_id, result=result, error=error)
+            self.searcher.adopted.discard(trial_id)
+            return
+        super().on_trial_complete(trial_id, result=result, error=error)

@@ -12,6 +12,7 @@ import time
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
 
 from tests.helpers import (
     REPO,
@@ -175,3 +176,76 @@ def test_a_driver_killed_as_a_trial_ends_resumes_every_trial_and_keeps_no_checkp
     _, children = sweep_runs(MlflowClient(store), "window")
     assert len(children) == 3 and {c.info.status for c in children} == {"FINISHED"}
     assert not list((tmp_path / "results" / "window").rglob("checkpoint_*"))
+
+
+@pytest.mark.slow
+def test_an_errored_trial_that_resume_runs_again_finishes_in_mlflow_and_optuna(small):
+    """``--resume`` runs an errored trial again from its first epoch, under a new trial id
+    (Tune's ``Trial.reset``) that the searcher never suggested: the resumed driver crashed with
+    a KeyError in Ray's OptunaSearch (issue #30). Now Optuna gets a trial of the same values,
+    told COMPLETE; the failed attempt stays FAIL; MLflow keeps one run, each epoch once."""
+    folder, tmp_path = small
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    settings = (
+        "search.num_samples=1", "search.warm_start=[]", "search.scheduler.type=none",
+        "search.space.num_train_epochs.int=[2, 2]", "failure.max_retries=0",
+    )  # fmt: skip
+    failing = sweep_command(
+        folder, tmp_path, store, "again", *settings,
+        faults=json.dumps({"fail_after_epoch": {"epoch": 1}}),
+    )  # fmt: skip
+    done = run_in_repo(failing, timeout=600)
+    assert done.returncode == 0 and "1 errored" in done.stdout, done.stderr[-3000:]
+
+    resumed = run_in_repo([*sweep_command(folder, tmp_path, store, "again", *settings), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "1 finished or stopped early, 0 errored" in resumed.stdout
+    (child,) = sweep_runs(MlflowClient(store), "again")[1]
+    assert child.info.status == "FINISHED"
+    for metric in ("epoch", "micro_f1"):
+        history = MlflowClient(store).get_metric_history(child.info.run_id, metric)
+        assert sorted(m.step for m in history) == [1, 2], metric
+
+    study = optuna.load_study(
+        study_name="again", storage=f"sqlite:///{tmp_path / 'results' / 'again' / 'optuna.db'}"
+    )
+    failed, complete = study.trials
+    assert (failed.state, complete.state) == (TrialState.FAIL, TrialState.COMPLETE)
+    assert failed.params == complete.params
+    assert complete.value == max(complete.intermediate_values.values())
+    assert sorted(complete.intermediate_values) == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_driver_killed_as_a_trial_starts_leaves_no_optuna_trial_running(small):
+    """What the chaos bench found (issue #30): the driver SIGKILLed just after it started a
+    trial, before Tune's next state save. The resumed sweep never hears of that trial and runs
+    another; Optuna had suggested it (its study is written at once) and kept it RUNNING."""
+    folder, tmp_path = small
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = sweep_command(
+        folder, tmp_path, store, "forgot",
+        "search.num_samples=3", "search.max_concurrent=1", "search.scheduler.type=none",
+        "search.space.num_train_epochs.int=[2, 2]",
+    )  # fmt: skip
+    first = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    for line in first.stdout:
+        if "sweep: trial" in line and " started | 1 of " in line:
+            first.kill()  # SIGKILL at once: the started trial is in no saved state
+            break
+    first.wait(timeout=60)
+    assert first.returncode == -signal.SIGKILL, "the sweep ended before a second trial started"
+
+    done = run_in_repo([*command, "--resume"], timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "3 finished or stopped early, 0 errored" in done.stdout
+    study = optuna.load_study(
+        study_name="forgot", storage=f"sqlite:///{tmp_path / 'results' / 'forgot' / 'optuna.db'}"
+    )
+    states = [trial.state for trial in study.trials]
+    assert states.count(TrialState.FAIL) == 1, states  # the forgotten trial: the moment was hit
+    assert states.count(TrialState.COMPLETE) == 3 and TrialState.RUNNING not in states
+    _, children = sweep_runs(MlflowClient(store), "forgot")
+    assert len(children) == 3 and {c.info.status for c in children} == {"FINISHED"}

@@ -12,8 +12,8 @@ they were measured at.
 An epoch is logged once per run. A restarted attempt may train epochs its run already holds:
 Tune resumes from the checkpoint its saved state names, which can be older than the last epoch
 logged (a driver killed before its next state save, a worker killed between logging an epoch
-and reporting it, an errored trial that ``--resume`` runs from its first epoch). The trial is
-deterministic per seed, so those epochs are skipped, not logged a second time.
+and reporting it). The trial is deterministic per seed, so those epochs are skipped, not logged
+a second time.
 """
 
 from __future__ import annotations
