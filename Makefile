@@ -15,7 +15,7 @@ export KLUE_RE_DIR
 # and raylets to the machine's network address even for a local ray.init().
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
-.PHONY: install test test-fast lint format quickstart seed-question train mlflow-ui dashboard bench bench-search bench-trials docker-test clean
+.PHONY: install test test-fast lint format quickstart seed-question train mlflow-ui dashboard bench bench-search bench-trials bench-chaos docker-test clean
 
 install: $(STAMP)
 
@@ -110,6 +110,12 @@ bench-search: install
 ## disk, Optuna's suggestion time and per-trial overhead; about 15 minutes on 2 cores.
 bench-trials: install
 	$(BIN)/python bench/many_trials.py $(BENCH_ARGS)
+
+## Faults at random moments (README "Chaos bench"): at least 30 SIGKILLs of the driver, a trial's
+## worker, the MLflow server, a Ray node and the report, each sweep checked against a fault-free
+## one; writes chaos-results/chaos.json. BENCH_ARGS=--quick injects 3 in a few minutes.
+bench-chaos: install
+	$(BIN)/python bench/chaos.py $(BENCH_ARGS)
 
 ## The Docker cluster launch for real (tests/docker/e2e.sh, as root): stand-in base images, both
 ## images from docker/, compose up on loopback, the security checks, a 2-trial sweep through
