@@ -98,7 +98,11 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     for key, value in LOOPBACK_ENV.items():
         os.environ.setdefault(key, value)
     _private_token_file()
-    ray.init(num_cpus=num_cpus, include_dashboard=False)
+    # "local", not None: with None, ray.init joins the cluster named in the machine's
+    # /tmp/ray/ray_current_cluster (the last `ray start` or ray.cluster_utils head, perhaps
+    # another user's) and our trials run, and die, there. RAY_ADDRESS (a `ray job submit`)
+    # still takes precedence.
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
 
 
 def stop_ray() -> None:
