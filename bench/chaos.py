@@ -409,7 +409,10 @@ def main() -> int:
     if args.faults < 1:
         parser.error(f"--faults must be >= 1, but got {args.faults}")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    workdir = Path(tempfile.mkdtemp(prefix="chaos-"))
+    workdir = Path(tempfile.mkdtemp(prefix="chaos-", dir="/tmp"))  # short: Ray's socket paths
+    # Ray's folder of our own: a ray.cluster_utils head writes its address to the machine's
+    # /tmp/ray/ray_current_cluster otherwise, where any ray.init() on the machine would join it.
+    os.environ["RAY_TMPDIR"] = str(workdir)
     bench = Bench(args, workdir)
     try:
         result = bench.run()
