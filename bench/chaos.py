@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -59,8 +60,11 @@ SWEEP = [
     "failure.max_retries=3", "resources.cpu=1",
 ]  # fmt: skip
 REPORT = ["--confirm", "1", "--seeds", "2", "--no-register"]
+# The lines a fault's window is measured between (regular expressions): from the first trial's
+# start to the last one's end, for the sweep and for the report's confirmation.
 STARTED = "sweep: trial "
 CONFIRMING = "confirmation: training"
+LAST_ENDED = r"{stage}: trial \w+ ended \| (\d+) of \1 trials ended"
 OUTAGE = "MLflow unreachable"  # the driver's words when the server missed the sweep's end
 BENCH_LINE = "=== bench: "  # separates a process's log from the one restarted after it
 TIMEOUT_S = 900  # one process of an episode; far above what a healthy one takes
@@ -149,15 +153,16 @@ class Bench:
         log = self.workdir / "baseline.log"
         sweep = self.start(self.command("search.run", "baseline", None), log)
         first = wait_for_line(log, STARTED, sweep)
-        last = wait_for_line(log, f"ended | {TRIALS} of {TRIALS} trials ended", sweep)
+        last = wait_for_line(log, LAST_ENDED.format(stage="sweep"), sweep)
         finish(sweep, log)
         self.windows["sweep"] = last - first
         if with_report:
             report_log = self.workdir / "baseline-report.log"
             report = self.start(self.report_command("baseline"), report_log)
             first = wait_for_line(report_log, CONFIRMING, report)
+            last = wait_for_line(report_log, LAST_ENDED.format(stage="confirmation"), report)
             finish(report, report_log)
-            self.windows["report"] = time.monotonic() - first
+            self.windows["report"] = last - first
         client = MlflowClient(self.server.uri)
         self.reference = checks.read_sweep(client, "baseline")
         problems = checks.check_sweep(self.reference, self.reference, TRIALS, set())
@@ -324,12 +329,12 @@ class Bench:
 
 
 # ---------------------------------------------------------------- processes
-def wait_for_line(log: Path, text: str, process: subprocess.Popen) -> float:
-    """The moment the process last (re)started into ``log`` printed ``text`` (polled; or ended:
-    the bench's own lines separate the restarts)."""
+def wait_for_line(log: Path, pattern: str, process: subprocess.Popen) -> float:
+    """The moment the process last (re)started into ``log`` printed a line matching ``pattern``
+    (polled; or ended: the bench's own lines separate the restarts)."""
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None:
-        if text in log.read_text(errors="replace").split(BENCH_LINE)[-1]:
+        if re.search(pattern, log.read_text(errors="replace").split(BENCH_LINE)[-1]):
             break
         time.sleep(0.2)
     return time.monotonic()
