@@ -29,12 +29,11 @@ OPTUNA_STUDY = "optuna.db"  # beside the sweep: every trial's state and per-epoc
 # or fewer (the quickstart's 8) all random; from 30 trials on it is still 10 (production: 10
 # of 48). bench/search_efficiency.py measures it (bench/README.md, "Search efficiency").
 STARTUP_FLOOR, STARTUP_CAP = 3, 10
-CONFIG_PREFIX = "config/"  # a trial's sampled values in the results Tune gives its searcher
 
 
 def build_searcher(
     config: SweepConfig, experiment_dir: Path, sampler: optuna.samplers.BaseSampler | None = None
-) -> RestartAwareLimiter:
+) -> ResumeAwareLimiter:
     """TPE over the define-by-run space, warm-started, its study in ``optuna.db``, suggesting
     ``search.max_concurrent`` trials at a time. ``sampler`` replaces TPE (the search-efficiency
     bench runs random search through the same searcher)."""
@@ -49,7 +48,7 @@ def build_searcher(
         study_name=config.experiment.name,
         planned_epochs=config.train.num_train_epochs,
     )
-    return RestartAwareLimiter(optuna_search, max_concurrent=search.max_concurrent)
+    return ResumeAwareLimiter(optuna_search, max_concurrent=search.max_concurrent)
 
 
 def build_scheduler(config: SweepConfig) -> TrialScheduler:
@@ -129,9 +128,10 @@ class SelectionScoreOptunaSearch(OptunaSearch):
     epoch's score, a cut trial is PRUNED (Optuna keeps its per-epoch intermediate values, which
     TPE ranks below complete trials), and an errored one FAILED, so TPE never learns from it.
 
-    ``--resume`` runs an errored trial again under a new trial id (Tune's ``Trial.reset``), one
-    this searcher never suggested: Optuna gets a new trial of the same values for it, and the
-    failed one stays FAIL (``_adopt``).
+    ``--resume`` resumes an errored trial (same trial id, from its latest checkpoint) after
+    Optuna was told FAIL, and a finished Optuna trial cannot change: a new Optuna trial of the
+    same values carries it on, with the failed one's per-epoch values, and the failed attempt
+    stays FAIL (``_reopen``).
     """
 
     def __init__(self, *args: Any, planned_epochs: int, **kwargs: Any) -> None:
@@ -140,7 +140,7 @@ class SelectionScoreOptunaSearch(OptunaSearch):
         self._planned: dict[str, int] = {}
         self._best: dict[str, float] = {}
         self._last_step: dict[str, int] = {}
-        self.adopted: set[str] = set()  # trials Tune started without a suggestion
+        self.reopened: set[str] = set()  # errored trials --resume carries on
 
     def suggest(self, trial_id: str) -> dict | None:
         config = super().suggest(trial_id)
@@ -149,7 +149,7 @@ class SelectionScoreOptunaSearch(OptunaSearch):
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        self._adopt(trial_id, result)
+        self._reopen(trial_id)
         super().on_trial_result(trial_id, result)
         self._last_step[trial_id] = result.get(TRAINING_ITERATION)
         value, best = result.get(self.metric), self._best.get(trial_id)
@@ -157,9 +157,7 @@ class SelectionScoreOptunaSearch(OptunaSearch):
             self._best[trial_id] = value
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-        self._adopt(trial_id, result or {})
-        if trial_id not in self._ot_trials:  # a restarted trial that failed before any result
-            return
+        self._reopen(trial_id)
         last_step = self._last_step.pop(trial_id, None)
         if (
             result
@@ -177,35 +175,35 @@ class SelectionScoreOptunaSearch(OptunaSearch):
         told = {**result, self.metric: best} if finished and best is not None else None
         super().on_trial_complete(trial_id, None if error else told, error)
 
-    def _adopt(self, trial_id: str, result: dict) -> None:
-        """An Optuna trial of the values in ``result`` (Tune flattens them to ``config/...``)
-        for a trial Tune started without asking this searcher."""
-        if trial_id in self._ot_trials:
+    def _reopen(self, trial_id: str) -> None:
+        """A new Optuna trial for an errored trial that ``--resume`` carries on: the same
+        values, the failed trial's per-epoch values reported again, its best kept."""
+        if trial_id not in self._completed_trials:
             return
-        config = {
-            key.removeprefix(CONFIG_PREFIX): value
-            for key, value in result.items()
-            if key.startswith(CONFIG_PREFIX)
-        }
-        if not config:
-            return
-        self._ot_study.enqueue_trial(config)
+        failed = self._ot_study.trials[self._ot_trials[trial_id].number]
+        self._ot_study.enqueue_trial(failed.params)
         ot_trial = self._ot_study.ask()
         self._suggest_from_define_by_run_func(self._space, ot_trial)  # enqueued: the same values
+        for step, value in sorted(failed.intermediate_values.items()):
+            ot_trial.report(value, step)
+            best = self._best.get(trial_id)
+            if best is None or is_better(value, best, self.metric):
+                self._best[trial_id] = value
         self._ot_trials[trial_id] = ot_trial
-        self._planned[trial_id] = int(config.get("num_train_epochs", self._default_epochs))
-        self.adopted.add(trial_id)
+        self._completed_trials.discard(trial_id)
+        self._planned[trial_id] = int(failed.params.get("num_train_epochs", self._default_epochs))
+        self.reopened.add(trial_id)
 
 
-class RestartAwareLimiter(ConcurrencyLimiter):
-    """Tune's ``ConcurrencyLimiter``, which drops the end of every trial it did not suggest:
-    here the end of a trial the searcher adopted (an errored trial ``--resume`` runs again)
-    reaches Optuna too. Such a trial is not counted among the ``max_concurrent``; the trials'
-    resources still bound how many run. Written against Ray 2.60's ``ConcurrencyLimiter``."""
+class ResumeAwareLimiter(ConcurrencyLimiter):
+    """Tune's ``ConcurrencyLimiter``, which drops the end of every trial it no longer counts as
+    live: here the end of an errored trial that ``--resume`` carries on reaches Optuna too. Such
+    a trial is not counted among the ``max_concurrent``; the trials' resources still bound how
+    many run. Written against Ray 2.60's ``ConcurrencyLimiter``."""
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-        if trial_id not in self.live_trials and trial_id in self.searcher.adopted:
+        if trial_id not in self.live_trials and trial_id in self.searcher.reopened:
             self.searcher.on_trial_complete(trial_id, result=result, error=error)
-            self.searcher.adopted.discard(trial_id)
+            self.searcher.reopened.discard(trial_id)
             return
         super().on_trial_complete(trial_id, result=result, error=error)

@@ -180,10 +180,11 @@ def test_a_driver_killed_as_a_trial_ends_resumes_every_trial_and_keeps_no_checkp
 
 @pytest.mark.slow
 def test_an_errored_trial_that_resume_runs_again_finishes_in_mlflow_and_optuna(small):
-    """``--resume`` runs an errored trial again from its first epoch, under a new trial id
-    (Tune's ``Trial.reset``) that the searcher never suggested: the resumed driver crashed with
-    a KeyError in Ray's OptunaSearch (issue #30). Now Optuna gets a trial of the same values,
-    told COMPLETE; the failed attempt stays FAIL; MLflow keeps one run, each epoch once."""
+    """``--resume`` carries an errored trial on from its latest checkpoint, under its own trial
+    id, after Optuna was told FAIL: Ray's OptunaSearch ignored the rest ("already finished") and
+    the study kept the trial FAIL at epoch 1 while MLflow had it FINISHED (issue #30). Now Optuna
+    gets a trial of the same values, both epochs, told COMPLETE; the failed attempt stays FAIL;
+    MLflow keeps one run, each epoch once."""
     folder, tmp_path = small
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     settings = (
