@@ -46,7 +46,7 @@ from mlflow.tracking import MlflowClient
 # Run as `python bench/chaos.py`: put the repository root first on sys.path.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench import chaos_checks as checks  # noqa: E402
-from tests.helpers import TINY_MODEL, free_port, start_mlflow_server  # noqa: E402
+from bench.support import TINY_MODEL, free_port, start_mlflow_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 KINDS = ("driver", "worker", "mlflow", "node", "report")

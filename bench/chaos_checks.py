@@ -17,7 +17,7 @@ import optuna
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from trainable.common.checkpoint_retention import CHECKPOINT_GLOB
+from search.checkpoint_retention import CHECKPOINT_GLOB
 from trainable.common.tracking.client import TRIAL_ID_TAG
 
 SAMPLED = ("criterion", "gamma", "smoothing", "learning_rate", "num_train_epochs")

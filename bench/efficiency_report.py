@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 from bench.efficiency_stats import CLOSE, StrategySummary, best_so_far
-from search.report.statistics import Ranking
+from search.confirmation.statistics import Ranking
 
 if TYPE_CHECKING:
     from bench.efficiency_runs import Run

@@ -3,10 +3,9 @@ strategy needs to come close to the best any run found, and which differences th
 support.
 
 Every run of one search seed shares its warm-start and first random trials, so strategies are
-compared paired on seed, with the report's own statistics (``search.report.statistics``: paired
-t intervals, Bonferroni over all pairs of strategies): a strategy wins only where its interval
-excludes 0. Pure Python over the runs' score lists.
-"""
+compared paired on seed, with the report's own statistics (``search.confirmation.statistics``:
+paired t intervals, Bonferroni over all pairs of strategies): a strategy wins only where its
+interval excludes 0. Pure Python over the runs' score lists."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from search.report.statistics import Ranking, rank_criteria
+from search.confirmation.statistics import Ranking, rank_criteria
 
 if TYPE_CHECKING:  # the runs module imports Ray; these statistics need none of it
     from bench.efficiency_runs import Run

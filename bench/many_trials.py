@@ -11,7 +11,7 @@ hundred KLUE examples, 1–2 epochs, a tiny encoder, ``max_concurrent: 2``) with
   the sweep folder's size, the part of it in checkpoints (model weights), and how many
   checkpoint folders the trials that ended before that one hold (none once deleted; the last
   few ended may still hold their latest for a state save or two, see
-  ``trainable.common.checkpoint_retention``). After the sweep: the folder and its weights
+  ``search.checkpoint_retention``). After the sweep: the folder and its weights
   again (none left).
 - After the sweep: MLflow's child runs (exactly one per trial id, none left RUNNING), Optuna's
   time to suggest a trial given the first ``--measure-at`` and all trials (TPE alone, in memory;
@@ -38,11 +38,11 @@ import psutil
 
 # Run as `python bench/many_trials.py`: put the repository root first on sys.path.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
+from bench.support import start_mlflow_server, stop_mlflow_server  # noqa: E402
+from search.checkpoint_retention import checkpoint_bytes  # noqa: E402
 from search.config import load_sweep_config  # noqa: E402
 from search.optuna_space import DefineByRun  # noqa: E402
 from search.searcher import OPTUNA_STUDY, study_storage, sweep_sampler  # noqa: E402
-from tests.helpers import start_mlflow_server, stop_mlflow_server  # noqa: E402
-from trainable.common.checkpoint_retention import checkpoint_bytes  # noqa: E402
 from trainable.common.tracking.client import TRIAL_ID_TAG, tracking_client  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

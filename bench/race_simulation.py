@@ -3,7 +3,7 @@
     python bench/race_simulation.py [--draws 20000] [--quick]
 
 Scores are simulated in units of one run's seed sd, with micro_f1's direction, a margin of 2 sd
-and looks at 3, 5, 7 and 10 seeds; ``search.report.race.race`` itself runs every race, drawing
+and looks at 3, 5, 7 and 10 seeds; ``search.confirmation.race.race`` itself runs every race, drawing
 from a pre-generated score table. Prints three markdown tables:
 
 1. The false-claim rate (any "better" where a is not better, any "equivalent" where the true gap
@@ -33,8 +33,8 @@ from scipy import special
 
 # Run as `python bench/race_simulation.py`: put the repository root first on sys.path.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
-from search.report.race import RaceResult, race  # noqa: E402
-from search.report.statistics import rank_criteria  # noqa: E402
+from search.confirmation.race import RaceResult, race  # noqa: E402
+from search.confirmation.statistics import rank_criteria  # noqa: E402
 
 MARGIN = 2.0  # seed sds
 LOOKS = (3, 5, 7, 10)

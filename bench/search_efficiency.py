@@ -32,8 +32,8 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench import efficiency_report, efficiency_stats  # noqa: E402
 from bench.efficiency_runs import DEFAULT, STRATEGIES, Run, Strategy, run_strategy  # noqa: E402
+from search import ray_tune  # noqa: E402
 from search.config import SweepConfig, load_sweep_config  # noqa: E402
-from trainable.common import ray_tune  # noqa: E402
 from trainable.data import prepare_data  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,7 +122,7 @@ def run_all(setup: Setup, workdir: Path) -> list[Run]:
         (s, seed) for seed in range(setup.seeds) for s in STRATEGIES if (s.name, seed) not in done
     ]
     if todo:
-        settings = run_config(setup, workdir, STRATEGIES[0], seed=0).trial_settings()
+        settings = run_config(setup, workdir, STRATEGIES[0], seed=0).sweep_trial_settings()
         shared = {"settings": settings, "data": prepare_data(settings), "hooks": []}
         ray_tune.start_ray(num_cpus=os.cpu_count())
     for strategy, seed in todo:  # settings are the same for every run: only the search differs

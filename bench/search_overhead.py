@@ -101,7 +101,7 @@ def main() -> None:
 
     results = sorted((workdir / "results" / config.experiment.name).glob("trial_*/params.json"))
     sampled = [json.loads(path.read_text()) for path in results]
-    bare = [bare_trial(config.trial_settings(), values) for values in sampled]
+    bare = [bare_trial(config.sweep_trial_settings(), values) for values in sampled]
     cache_entries = [p for p in (workdir / "cache").iterdir() if not p.name.startswith(".")]
 
     print(

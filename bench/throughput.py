@@ -154,7 +154,7 @@ def run_quickstart(args, batch_size: int) -> tuple[nn.Module, TokenCounter, floa
         def on_epoch_end(self, _args, state, control, **kwargs):
             control.should_evaluate = control.should_save = False
 
-    settings = load_sweep_config(REPO / "configs" / "quickstart.yaml").base_settings()
+    settings = load_sweep_config(REPO / "configs" / "quickstart.yaml").trial_sections()
     settings.train.batch_size, settings.train.precision = batch_size, args.precision
     data = prepare_data(settings)
     torch.manual_seed(0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from trainable.common.directions import best_first, best_row
+from trainable.common.directions import best_first, best_row, direction
 
 
 def competing(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -35,3 +35,14 @@ def winner(trials: pd.DataFrame, metric: str) -> pd.Series | None:
 def best_of(trials: pd.DataFrame, criterion: str, metric: str) -> pd.Series | None:
     """The best competing trial of ``criterion``."""
     return winner(trials[trials["criterion"] == criterion], metric)
+
+
+def scored_epoch(history: dict[str, dict[int, float]], metric: str, scope: str) -> int | None:
+    """The epoch a run is scored at: its best by ``metric`` (the earliest on ties), or its last."""
+    series = history.get(metric, {})
+    if not series:
+        return None
+    if scope == "last":
+        return max(series)
+    sign = 1 if direction(metric) == "max" else -1
+    return max(series, key=lambda epoch: (sign * series[epoch], -epoch))

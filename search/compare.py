@@ -2,14 +2,13 @@
 
     python -m search.compare --config configs/seed_question.yaml [--set key=value ...]
 
-No search: each setup under ``setups`` (a criterion with its parameters, optionally train
-knobs) is trained with the same seeds 1, 2, ... and raced on dev score look by look
-(``report.looks``, ``report.margin``) as the report's confirmation is (``search.report.race``):
-a setup shown worse gets no more seeds; each pair ends better, equivalent or undecided. The runs are
-MLflow child runs of one parent run named ``experiment.name``; running the same config again
-re-uses every finished seed. The verdict is printed and written to
-``<storage.path>/<experiment.name>/comparison.md`` (also on the parent run).
-"""
+No search: each setup under ``setups`` (a criterion with its parameters, optionally train knobs)
+is trained with the same seeds 1, 2, ... and raced on dev score look by look (``report.looks``,
+``report.margin``) as the report's confirmation is (``search.confirmation.race``): a setup shown
+worse gets no more seeds; each pair ends better, equivalent or undecided. The runs are MLflow
+child runs of one parent run named ``experiment.name``; running the same config again re-uses
+every finished seed. The verdict is printed and written to
+``<storage.path>/<experiment.name>/comparison.md`` (also on the parent run)."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ from pydantic import Field
 from search.config import SweepConfig
 from search.markdown import markdown_table
 from search.report.tables import claim_lines, confirmation_table
-from trainable.common.redact import print_error
+from trainable.common.cli import run_cli
 from trainable.common.yaml_config import ConfigError, add_config_arguments, load_config
 
 CONFIG_HASH_TAG = "compare.config_hash"
@@ -46,7 +45,7 @@ def load_compare_config(path: str, overrides: list[str]) -> CompareConfig:
     criteria = [setup.get("criterion") for setup in config.setups]
     if len(set(criteria)) != len(criteria):
         problems.append(f"setups: one setup per criterion, got {criteria}")
-    base = config.trial_settings()
+    base = config.sweep_trial_settings()
     for index, setup in enumerate(config.setups):
         try:
             base.with_sampled(setup)
@@ -59,31 +58,37 @@ def load_compare_config(path: str, overrides: list[str]) -> CompareConfig:
 
 def run_comparison(config: CompareConfig) -> str:
     """Train what MLflow lacks, rank on dev, return the verdict as Markdown."""
-    from search.report.confirmation import (  # Ray and torch load from here on
+    from search.confirmation.training import (  # Ray and torch load from here on
         Candidate,
         Plan,
         RaceDesign,
         confirm,
     )
-    from trainable.common.tracking import SweepRun, probe_server, read_sweep
+    from search.tracking import SweepRun, read_sweep
+    from trainable.common.tracking import probe_server
 
     uri, metric = config.tracking.uri, config.search.metric
     probe_server(uri)
     sweep_run = SweepRun.open(
-        config.tracking, config.experiment.name, {CONFIG_HASH_TAG: _identity(config)},
+        config.tracking,
+        config.experiment.name,
+        {CONFIG_HASH_TAG: _identity(config)},
         run_id=_earlier_run(config),
-    )  # fmt: skip
-    base = config.trial_settings()
+    )
+    base = config.sweep_trial_settings()
     candidates = [
-        Candidate(setup["criterion"], _label(setup), f"setup:{_label(setup)}",
-                  base.with_sampled(setup))
+        Candidate(
+            setup["criterion"], _label(setup), f"setup:{_label(setup)}", base.with_sampled(setup)
+        )
         for setup in config.setups
-    ]  # fmt: skip
+    ]
     plan = Plan(
-        uri, {"cpu": config.resources.cpu, "gpu": config.resources.gpu}, config.storage.path,
+        uri,
+        {"cpu": config.resources.cpu, "gpu": config.resources.gpu},
+        config.storage.path,
         config.search.max_concurrent,
         config.storage.path / config.experiment.name / "confirmed-models",
-    )  # fmt: skip
+    )
     sweep = read_sweep(uri, sweep_run.run_id)
     design = RaceDesign(tuple(config.report.looks), config.report.margin)
     confirmation = confirm(candidates, design, metric, config.report.baseline, sweep, plan)
@@ -113,7 +118,7 @@ def run_comparison(config: CompareConfig) -> str:
 
 def _earlier_run(config: CompareConfig) -> str | None:
     """The parent run of an earlier comparison with this very config, so its seeds are re-used."""
-    from trainable.common.tracking import newest_run_tagged
+    from search.tracking import newest_run_tagged
 
     return newest_run_tagged(
         config.tracking.uri, config.tracking.experiment, CONFIG_HASH_TAG, _identity(config)
@@ -139,23 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_config_arguments(parser, "report.looks=[3,5]")
     args = parser.parse_args(argv)
-    from search.report.confirmation import ConfirmationError, ConfirmationInterrupted
-    from trainable.common.tracking import TrackingError
-    from trainable.model import ModelLoadError
-    from trainable.records import DataError
-
-    try:
-        text = run_comparison(load_compare_config(args.config, args.set))
-    except (ConfigError, DataError, ModelLoadError, TrackingError, ConfirmationError) as error:
-        print_error(error)
-        return 2
-    except (ConfirmationInterrupted, KeyboardInterrupt):
-        print(
-            "interrupted: finished seeds are kept in MLflow; run again to finish", file=sys.stderr
-        )
-        return 130
-    print(text)
-    return 0
+    return run_cli(
+        lambda: print(run_comparison(load_compare_config(args.config, args.set))),
+        interrupted="finished seeds are kept in MLflow; run again to finish",
+    )
 
 
 if __name__ == "__main__":

@@ -129,7 +129,13 @@ def looks_problem(looks: Sequence[int]) -> str | None:
 
 
 class SweepConfig(TrialSettings):
-    """A whole sweep: ``TrialSettings`` (the base every trial starts from) plus the search."""
+    """A sweep config file: the trial's sections (``TrialSettings``, as a single training reads
+    them) plus the driver's (search, resources, ray, failure, report).
+
+    Two views hand the trial's sections on: ``trial_sections`` as written (one training,
+    ``search.trial``), ``sweep_trial_settings`` as every trial of a sweep starts (its schedule
+    stretched to the sweep's longest trial); a trial then applies its sampled values
+    (``TrialSettings.with_sampled``)."""
 
     search: SearchSettings = Field(default_factory=SearchSettings)
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
@@ -144,20 +150,20 @@ class SweepConfig(TrialSettings):
             return self.train.num_train_epochs
         return int(max(epochs.choice or epochs.int_range or epochs.float_range))
 
-    def base_settings(self) -> TrialSettings:
-        """The trial's sections alone (the search sections stay on the driver)."""
+    def trial_sections(self) -> TrialSettings:
+        """The trial's sections as written (the driver's sections stay on the driver)."""
         return TrialSettings.model_validate(
             self.model_dump(include=set(TrialSettings.model_fields))
         )
 
-    def trial_settings(self) -> TrialSettings:
-        """The base settings handed to every trial of the sweep.
+    def sweep_trial_settings(self) -> TrialSettings:
+        """The trial's sections as every trial of the sweep starts from them.
 
         Every trial's learning-rate schedule spans the sweep's largest epoch count, whatever
         count it sampled (it stops there): at an early-stopping rung, trials that differ only
         in their epoch count have followed the same schedule, so a slow starter is not cut for
         still warming up while a short trial already anneals."""
-        trial = self.base_settings()
+        trial = self.trial_sections()
         trial.train.schedule_epochs = self.max_epochs()
         return trial
 

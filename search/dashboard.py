@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+from trainable.common.cli import InputError, run_cli
+
 HOST = "127.0.0.1"
 READS = ("GET", "HEAD")
 
@@ -57,21 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study_db", type=Path, help="<storage.path>/<experiment.name>/optuna.db")
     parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (8080)")
     args = parser.parse_args(argv)
-    if not args.study_db.is_file():
-        print(f"error: no Optuna study at {args.study_db}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _serve(args.study_db, args.port), interrupted="dashboard stopped")
+
+
+def _serve(study_db: Path, port: int) -> None:
+    if not study_db.is_file():
+        raise InputError(f"no Optuna study at {study_db}")
     import optuna_dashboard  # the web app loads only once the input is known to be good
     from optuna.storages import RDBStorage
 
-    storage = RDBStorage(read_only_storage_url(args.study_db))
-    app = guarded(optuna_dashboard.wsgi(storage), args.port)
-    print(f"optuna-dashboard (read-only) on http://{HOST}:{args.port}/dashboard", flush=True)
-    try:
-        with make_server(HOST, args.port, app, handler_class=WSGIRequestHandler) as server:
-            server.serve_forever()
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    storage = RDBStorage(read_only_storage_url(study_db))
+    app = guarded(optuna_dashboard.wsgi(storage), port)
+    print(f"optuna-dashboard (read-only) on http://{HOST}:{port}/dashboard", flush=True)
+    with make_server(HOST, port, app, handler_class=WSGIRequestHandler) as server:
+        server.serve_forever()
 
 
 if __name__ == "__main__":

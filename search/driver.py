@@ -4,7 +4,7 @@ Order of events (the config is already resolved and checked by ``search.config``
 already probed by ``search.run``): refuse what cannot work early (storage, resume state, MLflow)
 → prepare the data once (fetching KLUE first when no folder is named) → start or join Ray and
 refuse what the cluster cannot run (``search.preflight``) → open the MLflow parent run
-(``search.sweep_tracking``) → run the Tuner (Optuna over the define-by-run space, ASHA on
+(``search.tracking.sweep_tracking``) → run the Tuner (Optuna over the define-by-run space, ASHA on
 epochs; ``search.searcher``), or restore and resume it → no checkpoint left once trials end →
 settle MLflow and the Optuna study (trials a killed driver forgot) → summarize the best trial per
 criterion (printed, ``<storage>/<name>/summary.md`` and on the parent run). What one trial does
@@ -13,24 +13,20 @@ lives in ``trainable/``.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from search import preflight, searcher
-from search.config import TRAININGS_FOLDER, SweepConfig, changed_keys
+from search import preflight, ray_tune, searcher
+from search.config import SweepConfig
 from search.summary import summarize
-from search.sweep_tracking import NullSweepTracking, SweepTracking
-from trainable.common import ray_tune
+from search.sweep_state import SweepState, check_start
+from search.tracking.sweep_tracking import NullSweepTracking, SweepTracking
 from trainable.common.settings import TrialSettings
-from trainable.common.yaml_config import ConfigError
-from trainable.data import PreparedData, prepare_data
+from trainable.data import PreparedData, prepare_data_verbose
 from trainable.hooks import TrialHook
 from trainable.train import train_fn
-
-SWEEP_STATE = "sweep.json"  # beside Tune's own state: parent run, resumed config, trial count
 
 
 def run_sweep(config: SweepConfig, *, resume: bool, hooks: Sequence[TrialHook] = ()) -> str:
@@ -41,13 +37,13 @@ def run_sweep(config: SweepConfig, *, resume: bool, hooks: Sequence[TrialHook] =
     settings, data = _prepare_data(config)
     ray_tune.start_ray(config.ray.address)
     preflight.check_cluster(config)
-    tracking = _open_tracking(config, experiment_dir, state.get("parent_run_id"))
+    tracking = _open_tracking(config, experiment_dir, state.parent_run_id if state else None)
     if not resume:
         tracking.log_data(
             {split: data.splits[split].guids for split in ("train", "selection")},
             data.source_files,
         )
-    shared = {"settings": tracking.trial_settings(settings), "data": data, "hooks": list(hooks)}
+    shared = {"settings": tracking.with_parent_run(settings), "data": data, "hooks": list(hooks)}
     try:
         results = ray_tune.fit(
             _tuner(config, experiment_dir, shared, tracking, resume), config.search.num_samples
@@ -65,38 +61,31 @@ def run_sweep(config: SweepConfig, *, resume: bool, hooks: Sequence[TrialHook] =
     return summary.markdown
 
 
-def _check_before_work(config: SweepConfig, experiment_dir: Path, resume: bool) -> dict[str, Any]:
-    """Refusals that cost seconds, before data, Ray or any trial; the saved sweep state."""
+def _check_before_work(
+    config: SweepConfig, experiment_dir: Path, resume: bool
+) -> SweepState | None:
+    """Refusals that cost seconds, before data, Ray or any trial; the saved state on resume."""
     preflight.check_writable(config.storage.path)
-    state = _sweep_state(experiment_dir, config, resume)
+    state = check_start(config, experiment_dir, resume)
     preflight.check_tracking(config)
     return state
 
 
 def _prepare_data(config: SweepConfig) -> tuple[TrialSettings, PreparedData]:
-    settings = config.trial_settings()
-    print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
-    data = prepare_data(settings)  # bad or missing data fails here, before Ray or any run
-    print("\n".join(data.notes), flush=True)
-    return settings, data
+    settings = config.sweep_trial_settings()
+    return settings, prepare_data_verbose(settings)  # bad data fails here, before Ray or a run
 
 
 def _open_tracking(
     config: SweepConfig, experiment_dir: Path, run_id: str | None
 ) -> NullSweepTracking:
+    """The MLflow parent run (reopened on resume), recorded in ``sweep.json`` with the config."""
     tracking = (
         SweepTracking.open(config, experiment_dir, run_id)
         if config.tracking.uri
         else NullSweepTracking()
     )
-    experiment_dir.mkdir(parents=True, exist_ok=True)
-    state = {
-        "resume_hash": config.resume_hash(),
-        "resume_fields": config.resume_fields(),  # names what changed on a refused --resume
-        "num_samples": config.search.num_samples,
-        "parent_run_id": tracking.run_id,
-    }
-    (experiment_dir / SWEEP_STATE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+    SweepState.of(config, tracking.run_id).write(experiment_dir)
     return tracking
 
 
@@ -107,11 +96,14 @@ def _tuner(
     tracking: NullSweepTracking,
     resume: bool,
 ):
-    if resume:  # a larger search.num_samples than saved extends the sweep (_sweep_state)
+    if resume:  # a larger search.num_samples than saved extends the sweep (search.sweep_state)
         return ray_tune.restore_tuner(
-            experiment_dir, train_fn, shared, _resources(config),
+            experiment_dir,
+            train_fn,
+            shared,
+            _resources(config),
             num_samples=config.search.num_samples,
-        )  # fmt: skip
+        )
     callbacks = [*tracking.callbacks(), ray_tune.Progress("sweep")]
     return sweep_tuner(config, experiment_dir, shared, callbacks=callbacks)
 
@@ -132,8 +124,12 @@ def sweep_tuner(
     (``num_samples``) than the config's, which still sizes TPE's random start."""
     search = config.search
     return ray_tune.build_tuner(
-        train_fn, shared, _resources(config),
-        name=config.experiment.name, storage_path=config.storage.path, metric=search.metric,
+        train_fn,
+        shared,
+        _resources(config),
+        name=config.experiment.name,
+        storage_path=config.storage.path,
+        metric=search.metric,
         num_samples=num_samples or search.num_samples,  # the searcher limits concurrency
         search_alg=searcher.build_searcher(config, experiment_dir, sampler),
         scheduler=searcher.build_scheduler(config),
@@ -141,7 +137,7 @@ def sweep_tuner(
         callbacks=list(callbacks),
         reuse_actors=True,
         stop=stop,
-    )  # fmt: skip
+    )
 
 
 def _resources(config: SweepConfig) -> dict[str, float]:
@@ -158,54 +154,3 @@ def _drop_forgotten_trials(results: Any, experiment_dir: Path) -> int:
             if folder.is_dir() and folder not in known:
                 shutil.rmtree(folder, ignore_errors=True)
     return sum(f.stat().st_size for f in experiment_dir.rglob("*") if f.is_file())
-
-
-def _sweep_state(experiment_dir: Path, config: SweepConfig, resume: bool) -> dict[str, Any]:
-    if config.experiment.name == TRAININGS_FOLDER:
-        raise ConfigError(
-            "experiment.name",
-            [f"{TRAININGS_FOLDER!r} is the folder of single trainings (search.trial) under "
-             "storage.path; choose another name"],
-        )  # fmt: skip
-    state_file = experiment_dir / SWEEP_STATE
-    exists = ray_tune.can_restore(experiment_dir)
-    if exists and not state_file.is_file():  # every sweep writes it before Tune's first state
-        raise ConfigError(
-            "experiment.name",
-            [f"{experiment_dir} holds a single training (search.trial) or another Tune run, not "
-             "a sweep: it cannot be resumed or extended; choose another name"],
-        )  # fmt: skip
-    if resume and not exists:
-        raise ConfigError("--resume", [f"no sweep to resume at {experiment_dir}"])
-    if not resume and exists:
-        raise ConfigError(
-            "experiment.name",
-            [f"{experiment_dir} already holds a sweep: add --resume or choose another name"],
-        )
-    if not resume or not state_file.is_file():
-        return {}
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    if "resume_hash" not in state:  # its Tune state names modules that have since moved
-        raise ConfigError(
-            "--resume",
-            [f"{experiment_dir} was started by an older version of this service and cannot "
-             "be resumed; start a new sweep (another experiment.name)"],
-        )  # fmt: skip
-    if state["resume_hash"] != config.resume_hash():
-        changed = changed_keys(state.get("resume_fields", {}), config.resume_fields())
-        named = f" ({', '.join(changed)})" if "resume_fields" in state and changed else ""
-        raise ConfigError(
-            "--resume",
-            [f"the config changed since the sweep started{named}; resume with the same config "
-             "and --set"],
-        )  # fmt: skip
-    had = state.get("num_samples", config.search.num_samples)
-    if config.search.num_samples < had:
-        raise ConfigError(
-            "search.num_samples",
-            [
-                f"{config.search.num_samples} is fewer than the {had} trials this sweep has; "
-                f"--resume takes {had} (continue) or more (add trials)"
-            ],
-        )
-    return state

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainable.common.redact import print_error
+from trainable.common.cli import run_cli
+from trainable.common.tracking.client import probe_store
 from trainable.records import DataError, parse_input_records, read_raw_records
 
 INPUT_COLUMNS = ("sentence", "subject_entity", "object_entity")
@@ -27,18 +28,15 @@ INPUT_COLUMNS = ("sentence", "subject_entity", "object_entity")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    from trainable.common.tracking import TrackingError, load_registered_model
+    return run_cli(lambda: _predict(args), interrupted="nothing written")
 
-    try:
-        rows = _read_input(Path(args.input))
-        model = load_registered_model(_tracking_uri(args.tracking_uri), args.model)
-        predictions = model.predict(pd.DataFrame(rows, columns=list(INPUT_COLUMNS)))
-    except (DataError, TrackingError) as error:
-        print_error(error)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing written", file=sys.stderr)
-        return 130
+
+def _predict(args: argparse.Namespace) -> int:
+    from search.tracking import load_registered_model
+
+    rows = _read_input(Path(args.input))
+    model = load_registered_model(_tracking_uri(args.tracking_uri), args.model)
+    predictions = model.predict(pd.DataFrame(rows, columns=list(INPUT_COLUMNS)))
     label_names = [column for column in predictions.columns if column != "pred_label"]
     _write(rows, predictions, label_names, Path(args.out))
     print(f"{len(rows)} predictions written to {args.out}")
@@ -61,11 +59,10 @@ def _read_input(path: Path) -> list[dict]:
 
 
 def _tracking_uri(flag: str | None) -> str:
-    """The flag, else ``$MLFLOW_TRACKING_URI``, else the quickstart's ``sqlite:///mlflow.db``.
-    A SQLite file that does not exist is an error: MLflow would create an empty store."""
+    """The flag, else ``$MLFLOW_TRACKING_URI``, else the quickstart's ``sqlite:///mlflow.db``;
+    checked before the model is looked up (``probe_store``)."""
     uri = flag or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise DataError(f"--tracking-uri {uri}: no such SQLite file")
+    probe_store(uri, "--tracking-uri")
     return uri
 
 

@@ -14,51 +14,42 @@ import sys
 from collections.abc import Sequence
 
 from search import space as search_space
-from search.config import load_sweep_config
-from trainable.common.redact import print_error
-from trainable.common.yaml_config import ConfigError, add_config_arguments, dump_yaml
+from search.config import SweepConfig, load_sweep_config
+from trainable.common.cli import run_cli
+from trainable.common.yaml_config import add_config_arguments, dump_yaml
 from trainable.hooks import TrialHook
+
+INTERRUPTED = "finished trials are kept; continue with --resume"
 
 
 def main(argv: list[str] | None = None, hooks: Sequence[TrialHook] = ()) -> int:
     """The CLI; ``hooks`` reach every trial (tests inject faults through them)."""
     args = _parse_args(argv)
-    try:
-        config = load_sweep_config(args.config, args.set)
-    except ConfigError as error:
-        print_error(error)
-        return 2
+    return run_cli(lambda: _run(args, hooks), interrupted=INTERRUPTED)
+
+
+def _run(args: argparse.Namespace, hooks: Sequence[TrialHook]) -> int:
+    config = load_sweep_config(args.config, args.set)
     if args.dry_run:
-        print(dump_yaml(config), end="")
-        epochs = config.max_epochs()
-        print(f"# search space ({config.search.num_samples} trials, up to {epochs} epochs):")
-        for line in search_space.describe(config.search.space).splitlines():
-            print(f"#{line}")  # comments: the output stays a config that loads as it is
+        _print_dry_run(config)
         return 0
+    from trainable.hub import check_model_source
 
-    from trainable.hub import ModelLoadError, check_model_source
-
-    try:  # before the heavy imports and the data: an unreachable hub costs seconds, not a minute
-        check_model_source(config.model)
-    except ModelLoadError as error:
-        print_error(error)
-        return 2
-
+    check_model_source(config.model)  # before the heavy imports and the data: seconds, not a minute
     from search.driver import run_sweep  # Ray, torch and transformers load only from here on
-    from trainable.common.ray_tune import FitInterrupted
-    from trainable.common.tracking import TrackingError
-    from trainable.records import DataError
 
-    try:
-        summary = run_sweep(config, resume=args.resume, hooks=hooks)
-    except (ConfigError, DataError, ModelLoadError, TrackingError) as error:
-        print_error(error)
-        return 2
-    except (FitInterrupted, KeyboardInterrupt):
-        print("interrupted: finished trials are kept; continue with --resume", file=sys.stderr)
-        return 130
-    print(summary)
+    print(run_sweep(config, resume=args.resume, hooks=hooks))
     return 0
+
+
+def _print_dry_run(config: SweepConfig) -> None:
+    """The resolved config, then the search space as comments: the output stays a config that
+    loads as it is."""
+    print(dump_yaml(config), end="")
+    epochs = config.max_epochs()
+    print(f"# search space ({config.search.num_samples} trials, up to {epochs} epochs):")
+    for line in search_space.describe(config.search.space).splitlines():
+        print(f"#{line}")
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

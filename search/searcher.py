@@ -108,8 +108,9 @@ def study_storage(path: Path) -> optuna.storages.BaseStorage:
 
 def fail_forgotten_trials(config: SweepConfig, experiment_dir: Path) -> int:
     """Tell Optuna FAIL for its trials still RUNNING once every Tune trial has ended: trials a
-    killed driver suggested after Tune's last state save, which the resumed sweep never heard of
-    (their MLflow runs are dropped as orphans, ``search.sweep_tracking``). Returns how many."""
+    killed driver suggested after Tune's last state save, which the resumed sweep never heard
+    of (their MLflow runs are dropped as orphans, ``search.tracking.sweep_tracking``). Returns
+    how many."""
     study = optuna.load_study(
         study_name=config.experiment.name, storage=study_storage(experiment_dir / OPTUNA_STUDY)
     )

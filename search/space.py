@@ -21,9 +21,14 @@ from losses import build_criterion, list_criteria
 from trainable.common.settings import CriterionSettings, Section, TrainSettings
 
 TRAIN_KNOBS = (
-    "learning_rate", "num_train_epochs", "batch_size", "warmup_ratio", "weight_decay",
-    "max_grad_norm", "gradient_accumulation_steps",
-)  # fmt: skip
+    "learning_rate",
+    "num_train_epochs",
+    "batch_size",
+    "warmup_ratio",
+    "weight_decay",
+    "max_grad_norm",
+    "gradient_accumulation_steps",
+)
 
 
 class SpaceParam(Section):

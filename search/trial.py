@@ -15,8 +15,9 @@ import sys
 import time
 
 from search.config import TRAININGS_FOLDER, load_sweep_config
+from trainable.common.cli import run_cli
 from trainable.common.redact import print_error
-from trainable.common.yaml_config import ConfigError, add_config_arguments
+from trainable.common.yaml_config import add_config_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,44 +26,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_config_arguments(parser, "train.num_train_epochs=2")
     args = parser.parse_args(argv)
-    try:
-        settings = load_sweep_config(args.config, args.set).base_settings()
-    except ConfigError as error:
-        print_error(error)
-        return 2
+    return run_cli(
+        lambda: _train(args.config, args.set), interrupted="the training stopped before its end"
+    )
 
-    from trainable.hub import ModelLoadError, check_model_source
 
-    try:  # before the heavy imports and the data: an unreachable hub costs seconds, not a minute
-        check_model_source(settings.model)
-    except ModelLoadError as error:
-        print_error(error)
-        return 2
+def _train(config: str, overrides: list[str]) -> int:
+    settings = load_sweep_config(config, overrides).trial_sections()
+    from trainable.hub import check_model_source
 
-    from trainable.common import ray_tune  # Ray, torch and transformers load only from here on
-    from trainable.data import prepare_data
-    from trainable.records import DataError
+    check_model_source(settings.model)  # before the heavy imports and the data: seconds
+    from search import ray_tune  # Ray, torch and transformers load only from here on
+    from trainable.data import prepare_data_verbose
     from trainable.train import HEADLINE, METRIC, train_fn
 
-    try:
-        print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
-        data = prepare_data(settings)
-    except (ConfigError, DataError, ModelLoadError) as error:
-        print_error(error)
-        return 2
-    print("\n".join(data.notes), flush=True)
+    data = prepare_data_verbose(settings)
     cpus = os.cpu_count() or 1
     ray_tune.start_ray(num_cpus=cpus)
     tuner = ray_tune.build_tuner(
-        train_fn, {"settings": settings, "data": data}, {"cpu": cpus},
+        train_fn,
+        {"settings": settings, "data": data},
+        {"cpu": cpus},
         name=f"{settings.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-        storage_path=settings.storage.path / TRAININGS_FOLDER, metric=METRIC,
-    )  # fmt: skip
-    try:
-        result = ray_tune.fit(tuner, trials=1)[0]
-    except ray_tune.FitInterrupted:
-        print("interrupted: the training stopped before its end", file=sys.stderr)
-        return 130
+        storage_path=settings.storage.path / TRAININGS_FOLDER,
+        metric=METRIC,
+    )
+    result = ray_tune.fit(tuner, trials=1)[0]
     if result.error is not None:
         print_error(f"the trial failed: {result.error}")
         return 1

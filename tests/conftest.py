@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    RELATIONS,
-    TRAIN,
-    start_mlflow_server,
-    stop_mlflow_server,
-    write_klue_slice,
-)
+from bench.support import start_mlflow_server, stop_mlflow_server
+from tests.helpers import RELATIONS, TRAIN, write_klue_slice
 
 # Every Ray address becomes 127.0.0.1; tests never use the machine's network address.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
+from trainable.common.cli import run_cli
 from trainable.common.settings import TrialSettings, download_dir
 from trainable.data_cache import CACHE_FORMAT, read_cache, write_cache
 from trainable.fetch import LICENSE, fetch_klue_re
@@ -70,6 +71,15 @@ def prepare_data(settings: TrialSettings, *, use_cache: bool = True) -> Prepared
     return prepared
 
 
+def prepare_data_verbose(settings: TrialSettings) -> PreparedData:
+    """``prepare_data`` for a command line: where the data comes from before (a first run
+    tokenizes for a while), and what the preparation noted after."""
+    print(f"preparing data from {settings.data.resolved_dir()} ...", flush=True)
+    data = prepare_data(settings)
+    print("\n".join(data.notes), flush=True)
+    return data
+
+
 def _prepare(
     settings: TrialSettings, files: list[Path], contents: list[bytes], fingerprint: str
 ) -> PreparedData:
@@ -82,9 +92,12 @@ def _prepare(
     )
     label_names = load_label_names(relation_file, relation_bytes)
     train, train_report = load_records(
-        train_file, label_names, on_bad_record=data.on_bad_record, dedupe=data.dedupe,
+        train_file,
+        label_names,
+        on_bad_record=data.on_bad_record,
+        dedupe=data.dedupe,
         content=train_bytes,
-    )  # fmt: skip
+    )
     dev, dev_report = load_records(
         dev_file, label_names, on_bad_record=data.on_bad_record, dedupe=False, content=dev_bytes
     )
@@ -164,11 +177,19 @@ def _fingerprint(settings: TrialSettings, file_hashes: list[str]) -> str:
         if settings.model.is_scratch
         else settings.model.name_or_path,
         "seed": settings.experiment.seed,
-        **data.model_dump(include={
-            "marker", "max_length", "selection", "holdout_fraction", "train_subsample",
-            "dev_subsample", "dedupe", "on_bad_record",
-        }),
-    }  # fmt: skip
+        **data.model_dump(
+            include={
+                "marker",
+                "max_length",
+                "selection",
+                "holdout_fraction",
+                "train_subsample",
+                "dev_subsample",
+                "dedupe",
+                "on_bad_record",
+            }
+        ),
+    }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -200,13 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         "--dest", type=Path, default=None, help=f"folder to put them in (default: {download_dir()})"
     )
     args = parser.parse_args(argv)
-    dest = (args.dest or download_dir()).expanduser().resolve()
-    try:
-        fetched = fetch_klue_re(dest)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if not fetched:
+    return run_cli(lambda: _fetch(args.dest), interrupted="nothing kept but verified files")
+
+
+def _fetch(dest: Path | None) -> int:
+    dest = (dest or download_dir()).expanduser().resolve()
+    if not fetch_klue_re(dest):
         print(
             f"KLUE RE v1.1 already in {dest}, sha256 verified (license {LICENSE}); nothing "
             "downloaded"

@@ -62,8 +62,9 @@ def write_cache(folder: Path, prepared: PreparedData) -> None:
         if (stranger := _foreign_owner(folder.parent)) is not None:
             logger.warning(
                 "prepared data not cached: %s is owned by uid %d, not this user",
-                folder.parent, stranger,
-            )  # fmt: skip
+                folder.parent,
+                stranger,
+            )
             return
         staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
         _dump(staging, prepared)

@@ -17,12 +17,13 @@ from huggingface_hub import HfApi, constants, is_offline_mode, try_to_load_from_
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 
+from trainable.common.cli import InputError
 from trainable.common.settings import ModelSettings
 
 HUB_TIMEOUT_S = 10.0  # to connect and to answer; one attempt
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(InputError, RuntimeError):
     """The configured encoder or tokenizer cannot be loaded (message says which and why)."""
 
 

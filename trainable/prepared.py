@@ -17,9 +17,13 @@ class RelationDataset(torch.utils.data.Dataset):
     """Tokenized examples: variable-length ``input_ids`` plus entity positions and labels."""
 
     def __init__(
-        self, guids: list[str], input_ids: list[np.ndarray], subject_pos: np.ndarray,
-        object_pos: np.ndarray, labels: np.ndarray,
-    ) -> None:  # fmt: skip
+        self,
+        guids: list[str],
+        input_ids: list[np.ndarray],
+        subject_pos: np.ndarray,
+        object_pos: np.ndarray,
+        labels: np.ndarray,
+    ) -> None:
         self.guids = guids
         self.input_ids = input_ids
         self.subject_pos = subject_pos

@@ -19,11 +19,13 @@ from typing import Any
 
 import pandas as pd
 
+from trainable.common.cli import InputError
+
 CSV_COLUMNS = ("id", "sentence", "subject_entity", "object_entity", "label", "source")
 ENTITY_KEYS = ("word", "start_idx", "end_idx", "type")
 
 
-class DataError(ValueError):
+class DataError(InputError, ValueError):
     """Malformed data: the message names the file, the record and the problem."""
 
 

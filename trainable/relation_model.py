@@ -129,9 +129,12 @@ def predict_logits(
 
     description = relation_model.description
     dataset, _ = tokenize_records(
-        list(records), relation_model.tokenizer, description.marker, description.max_length,
+        list(records),
+        relation_model.tokenizer,
+        description.marker,
+        description.max_length,
         label_ids=None,
-    )  # fmt: skip
+    )
     collate = DataCollatorWithPadding(relation_model.tokenizer, pad_to_multiple_of=8)
     logits = []
     for start in range(0, len(dataset), batch_size):

@@ -1,17 +1,17 @@
 """One trial: fine-tune the KLUE RE model with the sampled criterion, reporting every epoch.
 
-``train_fn`` is the Ray Tune function trainable. Its ``config`` holds only the sampled values
-(``criterion``, ``gamma``, ``learning_rate``, ...); the base ``settings`` and the ``data``
-prepared once per sweep arrive through ``tune.with_parameters``. Reading ``_run_trial`` top to
-bottom shows the whole trial: settings → tracking → model → criterion → train (report each epoch),
-at a batch that fits the GPU (``trainable.batch_fit``: out of memory halves the per-device batch
-and doubles accumulation; the run's tags ``train.batch_size_used`` and
-``train.gradient_accumulation_used`` say what it trained at).
-Every ``train.log_every_steps`` optimizer steps the trial prints a progress line and logs
-``train_loss_step`` and ``lr_step`` (MLflow step = global step); MLflow's system monitor samples
-CPU, memory and GPU onto the trial's run while it trains.
-The trial ends its own MLflow run when it finishes or raises; a run Tune stops at a rung is ended
-by the sweep's driver, which made that decision (``search.sweep_tracking``).
+``train_fn`` is the Ray Tune function trainable. Its first argument, ``sampled``, holds only the
+sampled values (``criterion``, ``gamma``, ``learning_rate``, ...); the base ``settings`` and the
+``data`` prepared once per sweep arrive through ``tune.with_parameters``. Reading ``_run_trial``
+top to bottom shows the whole trial: settings → tracking → model → criterion → train (report
+each epoch), at a batch that fits the GPU (``trainable.batch_fit``: out of memory halves the
+per-device batch and doubles accumulation; the run's tags ``train.batch_size_used`` and
+``train.gradient_accumulation_used`` say what it trained at). Every ``train.log_every_steps``
+optimizer steps the trial prints a progress line and logs ``train_loss_step`` and ``lr_step``
+(MLflow step = global step); MLflow's system monitor samples CPU, memory and GPU onto the
+trial's run while it trains. The trial ends its own MLflow run when it finishes or raises; a run
+Tune stops at a rung is ended by the sweep's driver, which made that decision
+(``search.tracking.sweep_tracking``).
 """
 
 from __future__ import annotations
@@ -28,18 +28,18 @@ from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from losses import build_criterion
-from trainable import permanent
+from trainable import permanent, tune_session
 from trainable.batch_fit import BatchFit, train_within_memory
 from trainable.best_model import BestModelKeeper
-from trainable.common import ray_tune
 from trainable.common.settings import TrialSettings
-from trainable.common.tracking import NODE_TAG, RunEnd, monitor_system, open_trial_run
+from trainable.common.tracking import NODE_TAG, RunEnd
 from trainable.common.yaml_config import dump_yaml
 from trainable.data import PreparedData, prepare_data
 from trainable.hf_trainer import TrainLog, build_trainer
 from trainable.hooks import TrialHook
 from trainable.model import build_model
 from trainable.release import drop_frame_locals, release_memory
+from trainable.tracking import monitor_system, open_trial_run
 
 METRIC = "micro_f1"
 HEADLINE = ("micro_f1", "auprc", "accuracy", "ce_loss")
@@ -50,7 +50,7 @@ class NonFiniteLossError(RuntimeError):
 
 
 def train_fn(
-    config: dict[str, Any],
+    sampled: dict[str, Any],
     *,
     settings: TrialSettings,
     data: PreparedData | None = None,
@@ -59,13 +59,13 @@ def train_fn(
     """Ray Tune function trainable: one trial of the sweep (see the module docstring). A retry
     of a trial that failed for good fails again at once; whatever way the trial ends, it leaves
     nothing behind for the next trial Tune runs in this process (``trainable.release``)."""
-    permanent.raise_if_recorded(ray_tune.trial_dir())
+    permanent.raise_if_recorded(tune_session.trial_dir())
     release_memory()  # what a trial Tune stopped in this process may have left
     try:
-        _run_trial(config, settings, data, hooks)
+        _run_trial(sampled, settings, data, hooks)
     except BaseException as error:
         if isinstance(error, permanent.PermanentTrialError):
-            permanent.record(error, ray_tune.trial_dir())
+            permanent.record(error, tune_session.trial_dir())
         drop_frame_locals(error)
         raise
     finally:
@@ -73,31 +73,31 @@ def train_fn(
 
 
 def _run_trial(
-    config: dict[str, Any],
+    sampled: dict[str, Any],
     settings: TrialSettings,
     data: PreparedData | None,
     hooks: Sequence[TrialHook],
 ) -> None:
     """settings → tracking → train at a batch that fits (report each epoch) → end the run."""
-    settings = settings.with_sampled(config)
+    settings = settings.with_sampled(sampled)
     data = data if data is not None else prepare_data(settings)
     seed = settings.train.effective_seed(settings.experiment.seed)
-    torch.set_num_threads(ray_tune.cpu_budget())  # no oversubscription when trials share a node
+    torch.set_num_threads(tune_session.cpu_budget())  # no oversubscription when trials share a node
 
     run = open_trial_run(
         settings.tracking,
-        ray_tune.trial_id(),
-        settings.run_name(ray_tune.trial_id()),
+        tune_session.trial_id(),
+        settings.run_name(tune_session.trial_id()),
         logged_params(settings),
-        tags={NODE_TAG: ray_tune.node_id(), **settings.tracking.tags},  # this attempt's node
+        tags={NODE_TAG: tune_session.node_id(), **settings.tracking.tags},  # this attempt's node
         experiment_dir=settings.storage.path / settings.experiment.name,
     )
     run.log_text(dump_yaml(settings.portable()), "trial_settings.yaml")
 
     # HF's own per-epoch folders live outside the trial folder: Ray uploads that folder while
     # the Trainer rotates them, and a file deleted mid-upload failed Tune's state save.
-    work_dir = Path(tempfile.mkdtemp(prefix=f"hf-{ray_tune.trial_id()}-"))
-    resume_from = ray_tune.restored_checkpoint(into=work_dir / "resume")
+    work_dir = Path(tempfile.mkdtemp(prefix=f"hf-{tune_session.trial_id()}-"))
+    resume_from = tune_session.restored_checkpoint(into=work_dir / "resume")
     keeper = _best_model_keeper(settings, run.run_id, seed, data)
     live: dict[str, torch.nn.Module] = {}  # the model of the attempt that is training
 
@@ -108,9 +108,9 @@ def _run_trial(
         run.log_epoch(epoch, metrics, per_class)
         if keeper is not None:  # before the report: a kill after it must find this epoch kept
             keeper.after_epoch(epoch, metrics, live["model"], data.tokenizer)
-        ray_tune.report(metrics, checkpoint_dir)
+        tune_session.report(metrics, checkpoint_dir)
         for hook in hooks:
-            hook.after_epoch(epoch, resumed=resume_from is not None, sampled=config)
+            hook.after_epoch(epoch, resumed=resume_from is not None, sampled=sampled)
 
     def on_log(log: TrainLog) -> None:
         print(format_progress(log), flush=True)

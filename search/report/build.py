@@ -19,32 +19,24 @@ import yaml
 
 from search.best_trials import best_of, competing, winner
 from search.config import ReportSettings, SearchSettings
-from search.report import champion, importance, tables
-from search.report import content as report_content
-from search.report.confirmation import (
+from search.confirmation.statistics import mean_sd
+from search.confirmation.training import (
     Candidate,
     Confirmation,
     Plan,
     RaceDesign,
-    candidate_trials,
     confirm,
 )
+from search.report import champion, importance, tables
+from search.report import content as report_content
 from search.report.recorded import recorded_settings, retrain_settings
 from search.report.render import write_html, write_markdown
-from search.report.statistics import mean_sd
+from search.report.tables import criterion_table
 from search.space import SpaceParam
+from search.tracking import SweepRecord, download_artifact, experiment_name, log_folder, read_sweep
 from trainable.common.redact import redact
 from trainable.common.settings import StorageSettings, TrialSettings
-from trainable.common.tracking import (
-    METRIC_TAG,
-    SEARCH_ARTIFACT,
-    SweepRecord,
-    TrackingError,
-    download_artifact,
-    experiment_name,
-    log_folder,
-    read_sweep,
-)
+from trainable.common.tracking import METRIC_TAG, SEARCH_ARTIFACT, TrackingError
 from trainable.common.yaml_config import dump_yaml, validate_config
 
 
@@ -99,10 +91,10 @@ def build_report(request: ReportRequest, out: Path | None) -> Report:
     planned = trials["num_train_epochs"].dropna()
     max_t = request.max_t or int(planned.max() if not planned.empty else trials["epochs_run"].max())
     study = importance.study_of(trials, searched_space(request.tracking_uri, sweep), metric)
-    content = report_content.sweep_content(
-        sweep, trials, best, study, request.tracking_uri, metric, request.scope, max_t,
-        request.baseline,
-    )  # fmt: skip
+    view = report_content.SweepView(
+        sweep, trials, study, request.tracking_uri, metric, request.baseline
+    )
+    content = report_content.sweep_content(view, best, request.scope, max_t)
     model_line = "model: not registered: nothing was confirmed (--confirm 0)"
     if confirmation is not None:
         report_content.add_confirmation(content, confirmation, trials, metric)
@@ -149,9 +141,13 @@ def _register(
     name = request.registered_model or experiment_name(request.tracking_uri, sweep.parent_run_id)
     try:
         _, line = champion.register_champion(
-            chosen, models_root(request.storage_path, sweep.parent_run_id),
-            uri=request.tracking_uri, name=name, parent_run_id=sweep.parent_run_id, tags=tags,
-        )  # fmt: skip
+            chosen,
+            models_root(request.storage_path, sweep.parent_run_id),
+            uri=request.tracking_uri,
+            name=name,
+            parent_run_id=sweep.parent_run_id,
+            tags=tags,
+        )
     except (TrackingError, OSError) as error:  # the report is still written
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         line = f"model: not registered: {redact(first)[:300]}"
@@ -167,15 +163,20 @@ def _confirm(sweep: SweepRecord, trials: pd.DataFrame, request: ReportRequest) -
     rows = candidate_trials(trials, request.metric, request.confirm_top_k, request.baseline)
     candidates = [
         Candidate(
-            row["criterion"], tables.setup_label(row), row["run_id"],
+            row["criterion"],
+            tables.setup_label(row),
+            row["run_id"],
             _retrain_settings(request, row["run_id"], trains=True),
         )
         for row in rows
-    ]  # fmt: skip
+    ]
     plan = Plan(
-        request.tracking_uri, request.resources or {"cpu": 1}, request.storage_path,
-        request.max_concurrent, models_root(request.storage_path, sweep.parent_run_id),
-    )  # fmt: skip
+        request.tracking_uri,
+        request.resources or {"cpu": 1},
+        request.storage_path,
+        request.max_concurrent,
+        models_root(request.storage_path, sweep.parent_run_id),
+    )
     design = RaceDesign(tuple(request.looks), request.margin)
     return confirm(candidates, design, request.metric, request.baseline, sweep, plan)
 
@@ -228,3 +229,14 @@ def _require_scores(sweep: SweepRecord, trials: pd.DataFrame, metric: str) -> No
         raise TrackingError(
             f"sweep {sweep.name!r} has no scored trial ({len(trials)} trials: {states})"
         )
+
+
+def candidate_trials(
+    trials: pd.DataFrame, metric: str, top_k: int, baseline: str | None
+) -> list[pd.Series]:
+    """The best trial of each of the top-k criteria, then the baseline's if not among them."""
+    ranking = criterion_table(trials, metric)["criterion"].tolist()
+    chosen = ranking[:top_k]
+    if baseline in ranking and baseline not in chosen:
+        chosen.append(baseline)
+    return [best_of(trials, criterion, metric) for criterion in chosen]

@@ -17,14 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from search.report.confirmation import Confirmation
+from search.confirmation.training import Confirmation
+from search.tracking import RegisteredVersion, data_sha256, register_relation_model
 from trainable.best_model import best_kept, kept_models
 from trainable.common.directions import direction
-from trainable.common.tracking import (
-    RegisteredVersion,
-    data_sha256,
-    register_relation_model,
-)
 
 # A KLUE-form record: the registered model's input example and signature.
 EXAMPLE_RECORD = {
@@ -80,13 +76,22 @@ def register_champion(
     output = _predict_example(kept.folder, example)
     shas = {f"data.{role}_sha256": sha for role, sha in data_sha256(uri, parent_run_id).items()}
     version = register_relation_model(
-        uri, champion.run_id, kept.folder, name, example=example, output=output,
+        uri,
+        champion.run_id,
+        kept.folder,
+        name,
+        example=example,
+        output=output,
         tags={
-            **tags, **shas, "significant": str(champion.significant).lower(),
-            "seed": str(champion.seed), "epoch": str(champion.epoch),
-            "sweep.parent_run_id": parent_run_id, "confirmation.run_id": champion.run_id,
+            **tags,
+            **shas,
+            "significant": str(champion.significant).lower(),
+            "seed": str(champion.seed),
+            "epoch": str(champion.epoch),
+            "sweep.parent_run_id": parent_run_id,
+            "confirmation.run_id": champion.run_id,
         },
-    )  # fmt: skip
+    )
     return version, (
         f"model: registered {version.name} version {version.version} as @{version.alias} "
         f"({champion.criterion}, seed {champion.seed}, epoch {champion.epoch}): {version.uri}"

@@ -18,33 +18,29 @@ from pathlib import Path
 
 from search.config import load_sweep_config, looks_problem
 from search.report.build import ReportRequest, build_report
-from search.report.confirmation import ConfirmationError, ConfirmationInterrupted
-from trainable.common.redact import print_error
+from search.tracking import find_sweep_run
+from trainable.common.cli import run_cli
 from trainable.common.settings import check_tracking_uri
-from trainable.common.tracking import TrackingError, find_sweep_run, probe_server
+from trainable.common.tracking.client import probe_store
 from trainable.common.yaml_config import ConfigError, add_config_arguments
-from trainable.hub import ModelLoadError
-from trainable.records import DataError
+
+INTERRUPTED = (
+    "finished confirmation seeds are kept in MLflow; run the same report again to train only "
+    "the rest"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    try:
-        request = _request(args)
-        report = build_report(request, Path(args.out) if args.out else None)
-    except (ConfigError, DataError, ModelLoadError, TrackingError, ConfirmationError) as error:
-        print_error(error)
-        return 2
-    except (ConfirmationInterrupted, KeyboardInterrupt):
-        print(
-            "interrupted: finished confirmation seeds are kept in MLflow; run the same report "
-            "again to train only the rest",
-            file=sys.stderr,
-        )
-        return 130
+    return run_cli(lambda: _report(args), interrupted=INTERRUPTED)
+
+
+def _report(args: argparse.Namespace) -> int:
+    request = _request(args)
+    report = build_report(request, Path(args.out) if args.out else None)
     if "ray" in sys.modules:  # the confirmation trained: Ray's buffered logs come out now
-        from trainable.common import ray_tune
+        from search import ray_tune
 
         ray_tune.stop_ray()
     folder = report.folder
@@ -62,7 +58,7 @@ def _request(args: argparse.Namespace) -> ReportRequest:
         config = load_sweep_config(args.config, args.set)
         if not config.tracking.uri:
             raise ConfigError(args.config, ["tracking.uri: the report reads the sweep from MLflow"])
-        _check_store(config.tracking.uri, "tracking.uri")
+        probe_store(config.tracking.uri, "tracking.uri")
         report = config.report
         return ReportRequest(
             tracking_uri=config.tracking.uri,
@@ -70,15 +66,19 @@ def _request(args: argparse.Namespace) -> ReportRequest:
                 config.tracking.uri, config.tracking.experiment, config.experiment.name, args.run_id
             ),
             metric=config.search.metric,
-            scope=args.scope or report.scope, max_t=config.max_epochs(),
+            scope=args.scope or report.scope,
+            max_t=config.max_epochs(),
             confirm_top_k=report.confirm_top_k if args.confirm is None else args.confirm,
             looks=_looks(args) or tuple(report.looks),
-            margin=args.margin or report.margin, baseline=report.baseline,
+            margin=args.margin or report.margin,
+            baseline=report.baseline,
             resources={"cpu": config.resources.cpu, "gpu": config.resources.gpu},
-            storage_path=config.storage.path, max_concurrent=config.search.max_concurrent,
-            settings=config.trial_settings(), register=not args.no_register,
+            storage_path=config.storage.path,
+            max_concurrent=config.search.max_concurrent,
+            settings=config.sweep_trial_settings(),
+            register=not args.no_register,
             registered_model=report.registered_model,
-        )  # fmt: skip
+        )
     if not args.tracking_uri or not (args.experiment or args.run_id):
         raise ConfigError(
             "search.report", ["give --config, or --tracking-uri with --experiment or --run-id"]
@@ -87,12 +87,14 @@ def _request(args: argparse.Namespace) -> ReportRequest:
         check_tracking_uri(args.tracking_uri)
     except ValueError as error:
         raise ConfigError("search.report", [f"--tracking-uri: {error}"]) from None
-    _check_store(args.tracking_uri, "--tracking-uri")
+    probe_store(args.tracking_uri, "--tracking-uri")
     return ReportRequest(
         tracking_uri=args.tracking_uri,
         parent_run_id=find_sweep_run(args.tracking_uri, args.experiment or "", None, args.run_id),
-        scope=args.scope or "best", register=not args.no_register, **_confirm_flags(args),
-    )  # fmt: skip
+        scope=args.scope or "best",
+        register=not args.no_register,
+        **_confirm_flags(args),
+    )
 
 
 def _check_confirm_flags(args: argparse.Namespace) -> None:
@@ -112,21 +114,6 @@ def _check_confirm_flags(args: argparse.Namespace) -> None:
         problems.append(f"--confirm: {args.confirm} must be >= 0 (0: no confirmation)")
     if problems:
         raise ConfigError("search.report", problems)
-
-
-def _check_store(uri: str, source: str) -> None:
-    """Before anything is read: the report only reads, so a SQLite file that is not there is a
-    mistyped path (MLflow would create an empty store in its place); a server that does not
-    answer fails in seconds (``probe_server``), not after minutes of MLflow's retries."""
-    sqlite = "sqlite:///"
-    if uri.startswith(sqlite):
-        path = Path(uri.removeprefix(sqlite).split("?")[0]).resolve()
-        if not path.is_file():
-            raise ConfigError(
-                "search.report",
-                [f"{source}: {path} does not exist (a sweep's store is where it ran)"],
-            )
-    probe_server(uri)
 
 
 def _confirm_flags(args: argparse.Namespace) -> dict:

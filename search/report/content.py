@@ -6,32 +6,48 @@ from the sweep itself."""
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from search.best_trials import best_of, competing, winner
+from search.confirmation.statistics import mean_sd
+from search.confirmation.training import Confirmation
 from search.markdown import short
 from search.report import importance, plots, tables
-from search.report.confirmation import Confirmation
 from search.report.render import ReportContent
-from search.report.statistics import mean_sd
-from trainable.common.tracking import SweepRecord, download_artifact
+from search.tracking import SweepRecord, download_artifact
 
 if TYPE_CHECKING:  # the study comes from search.report.importance, Optuna's one user here
     import optuna
 
 
-def sweep_content(
-    sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, study: optuna.Study, uri: str,
-    metric: str, scope: str, max_t: int, baseline: str | None,
-) -> ReportContent:  # fmt: skip
+@dataclass(frozen=True)
+class SweepView:
+    """What the report's pages are made of: the sweep read back from MLflow at ``uri``, its
+    trials, the Optuna study rebuilt from them, the ranking metric and the baseline criterion."""
+
+    sweep: SweepRecord
+    trials: pd.DataFrame
+    study: optuna.Study
+    uri: str
+    metric: str
+    baseline: str | None
+
+
+def sweep_content(view: SweepView, best: pd.Series, scope: str, max_t: int) -> ReportContent:
     """The report of the sweep alone: its best single-seed trial is the headline."""
+    sweep, trials, study, uri, metric = view.sweep, view.trials, view.study, view.uri, view.metric
     params = tables.own_params(best)
     setup = ", ".join(
-        [best["criterion"], *(f"{k}={short(v)}" for k, v in params.items()),
-         f"{short(best['num_train_epochs'])} epochs", f"lr {short(best['learning_rate'])}"]
-    )  # fmt: skip
+        [
+            best["criterion"],
+            *(f"{k}={short(v)}" for k, v in params.items()),
+            f"{short(best['num_train_epochs'])} epochs",
+            f"lr {short(best['learning_rate'])}",
+        ]
+    )
     unscored = trials.drop(competing(trials, metric).index)
     notes = [
         f"Scores at each trial's {scope} epoch by selection-split {metric}; dev (KLUE dev) "
@@ -45,7 +61,7 @@ def sweep_content(
             for row in unscored.itertuples()
         ),
         f"MLflow parent run {sweep.parent_run_id} at {uri}.",
-    ]  # fmt: skip
+    ]
     criteria = tables.criterion_table(trials, metric)
     return ReportContent(
         title=f"Loss sweep report — {sweep.name}",
@@ -69,18 +85,16 @@ def sweep_content(
         importance=importance.importance_table(study),
         trials=tables.shown_trials(trials, metric),
         compute=tables.compute_spent(trials, sweep, max_t),
-        figures=figures(sweep, trials, best, study, uri, metric, baseline),
+        figures=figures(view, best),
         notes=notes,
     )
 
 
-def figures(
-    sweep: SweepRecord, trials: pd.DataFrame, best: pd.Series, study: optuna.Study, uri: str,
-    metric: str, baseline: str | None,
-) -> dict[str, tuple[str, bytes]]:  # fmt: skip
+def figures(view: SweepView, best: pd.Series) -> dict[str, tuple[str, bytes]]:
     """File stem → (caption, PNG): the trials in parallel coordinates, the score against each
     sampled criterion parameter and the learning rate, against epochs run, the top trials'
     learning curves, and per-relation F1 of the winner against the best ``baseline`` trial."""
+    sweep, trials, study, metric = view.sweep, view.trials, view.study, view.metric
     shown = {
         "parallel_coordinates": (
             f"every scored trial: sampled values and {metric} (darker: better)",
@@ -95,7 +109,7 @@ def figures(
                 f"{metric} vs {parameter} ({owners})",
                 plots.score_vs_parameter(trials, parameter, metric),
             )
-    compared = _per_class_rows(trials, best, metric, baseline)
+    compared = _per_class_rows(trials, best, metric, view.baseline)
     return {
         **shown,
         "score_vs_epochs": (f"{metric} vs epochs run", plots.score_vs_epochs(trials, metric)),
@@ -105,7 +119,7 @@ def figures(
         ),
         "per_class_f1": (
             "per-relation dev F1: " + " vs ".join(compared),
-            plots.per_class_f1(_per_class(compared, uri)),
+            plots.per_class_f1(_per_class(compared, view.uri)),
         ),
     }
 

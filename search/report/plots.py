@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from losses import list_criteria
+from search.tracking import SweepRecord
 from trainable.common.directions import best_first
-from trainable.common.tracking import SweepRecord
 
 LOG_SCALED = ("learning_rate",)  # sampled on a log scale: shown on one
 # One colour per criterion of the registry, the same in every figure and every report.
@@ -49,8 +49,9 @@ def score_vs_parameter(trials: pd.DataFrame, parameter: str, metric: str) -> byt
         color = COLORS.get(criterion)
         values = group[parameter].astype(float)
         axes.scatter(values, group[metric], label=f"{criterion} selection", color=color)
-        axes.scatter(values, group[f"dev_{metric}"], label=f"{criterion} dev", marker="x",
-                     color=color)  # fmt: skip
+        axes.scatter(
+            values, group[f"dev_{metric}"], label=f"{criterion} dev", marker="x", color=color
+        )
     axes.set(xlabel=parameter, ylabel=metric, title=f"{metric} vs {parameter}")
     if parameter in LOG_SCALED:
         axes.set_xscale("log")
@@ -91,8 +92,14 @@ def learning_curves(sweep: SweepRecord, trials: pd.DataFrame, metric: str, top: 
             points = sorted(history.get(key, {}).items())
             if points:
                 epochs, values = zip(*points, strict=True)
-                axes.plot(epochs, values, style, marker="o", color=color,
-                          label=label if style == "-" else None)  # fmt: skip
+                axes.plot(
+                    epochs,
+                    values,
+                    style,
+                    marker="o",
+                    color=color,
+                    label=label if style == "-" else None,
+                )
     axes.set(xlabel="epoch", ylabel=metric, title=f"learning curves, top {len(best)} (dashed: dev)")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(fontsize=7)

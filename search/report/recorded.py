@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from search.tracking import download_artifact
 from trainable.common.settings import TrialSettings
-from trainable.common.tracking import download_artifact
 from trainable.common.yaml_config import ConfigError, validate_config
 
 SETTINGS_ARTIFACT = "trial_settings.yaml"
@@ -60,9 +60,11 @@ def _check_same_setup(recorded: TrialSettings, local: TrialSettings) -> TrialSet
     if differing:
         raise ConfigError(
             "search.report",
-            [f"the config is not the sweep's: {'; '.join(differing[:4])}; report with the "
-             "config the sweep ran"],
-        )  # fmt: skip
+            [
+                f"the config is not the sweep's: {'; '.join(differing[:4])}; report with the "
+                "config the sweep ran"
+            ],
+        )
     return local
 
 
@@ -89,16 +91,20 @@ def _located_here(recorded: TrialSettings, trains: bool) -> TrialSettings:
     if trains and not recorded.model.is_scratch:
         raise ConfigError(
             "search.report",
-            [f"the sweep's model {model!r} is named by MLflow, and the report trains only a "
-             "model its --config names; give the sweep's --config, or --confirm 0"],
-        )  # fmt: skip
+            [
+                f"the sweep's model {model!r} is named by MLflow, and the report trains only a "
+                "model its --config names; give the sweep's --config, or --confirm 0"
+            ],
+        )
     local_folder = model.startswith(("/", ".", "~", "<sha256:")) or Path(model).exists()
     if not recorded.model.is_scratch and local_folder:
         raise ConfigError(
             "search.report",
-            [f"the sweep's model is a local folder ({model!r}); give the sweep's --config to "
-             "re-train it, or --confirm 0"],
-        )  # fmt: skip
+            [
+                f"the sweep's model is a local folder ({model!r}); give the sweep's --config to "
+                "re-train it, or --confirm 0"
+            ],
+        )
     for name in (recorded.data.train_file, recorded.data.dev_file, recorded.data.relation_file):
         if Path(name).name != name:
             raise ConfigError("search.report", [f"data file {name!r} is not a bare file name"])

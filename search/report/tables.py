@@ -13,10 +13,11 @@ from typing import Any
 import pandas as pd
 
 from losses import list_criteria
-from search.best_trials import competing
+from search.best_trials import competing, scored_epoch
+from search.confirmation.race import RaceResult
+from search.confirmation.statistics import mean_sd
 from search.markdown import missing, short
-from search.report.race import RaceResult
-from search.report.statistics import mean_sd
+from search.tracking import SweepRecord, TrialRecord
 from trainable.common.directions import DIRECTIONS, best_first, direction
 from trainable.common.settings import TrainSettings
 from trainable.common.tracking import (
@@ -24,9 +25,7 @@ from trainable.common.tracking import (
     SEARCHED_TAG,
     STOPPED_EARLY_TAG,
     TRIAL_ID_TAG,
-    SweepRecord,
     TrackingError,
-    TrialRecord,
 )
 
 _IDENTITY = ("trial_id", "run_id", "status", "criterion")
@@ -135,9 +134,10 @@ def shown_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     one ``setup`` cell (criterion parameters, learning rate, epochs and the rest), the selection
     and dev scores of the ranking metric and dev AUPRC. ``trials.csv`` keeps every column."""
     setup_columns = [
-        name for name in trials.columns
+        name
+        for name in trials.columns
         if name not in (*_IDENTITY, *SCORES, "epochs_run", "epoch", "wall_s")
-    ]  # fmt: skip
+    ]
     shown = best_first(trials, metric).reset_index(drop=True)
     return pd.DataFrame(
         {
@@ -180,17 +180,6 @@ def compute_spent(trials: pd.DataFrame, sweep: SweepRecord, max_t: int) -> dict[
     }
 
 
-def scored_epoch(history: dict[str, dict[int, float]], metric: str, scope: str) -> int | None:
-    """The epoch a run is scored at: its best by ``metric`` (the earliest on ties), or its last."""
-    series = history.get(metric, {})
-    if not series:
-        return None
-    if scope == "last":
-        return max(series)
-    sign = 1 if direction(metric) == "max" else -1
-    return max(series, key=lambda epoch: (sign * series[epoch], -epoch))
-
-
 def _status(trial: TrialRecord) -> str:
     if trial.status == FAILED:
         return "failed"
@@ -217,11 +206,16 @@ def confirmation_table(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
     for criterion, group in scores.groupby("criterion", sort=False):
         selection_mean, selection_sd = mean_sd(group[metric].dropna().tolist())
         dev_mean, dev_sd = mean_sd(group[f"dev_{metric}"].dropna().tolist())
-        rows.append({
-            "criterion": criterion, "seeds": len(group),
-            f"{metric} mean": selection_mean, f"{metric} sd": selection_sd,
-            f"dev {metric} mean": dev_mean, f"dev {metric} sd": dev_sd,
-        })  # fmt: skip
+        rows.append(
+            {
+                "criterion": criterion,
+                "seeds": len(group),
+                f"{metric} mean": selection_mean,
+                f"{metric} sd": selection_sd,
+                f"dev {metric} mean": dev_mean,
+                f"dev {metric} sd": dev_sd,
+            }
+        )
     return pd.DataFrame(rows)
 
 

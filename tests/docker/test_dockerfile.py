@@ -207,7 +207,7 @@ def test_no_image_reports_usage_to_a_vendor(path):
 
 
 def test_reused_trial_processes_wait_for_the_previous_trial_as_local_runs_do():
-    from trainable.common.ray_tune import REUSE_ENV
+    from search.ray_tune import REUSE_ENV
 
     environment = _environment(DOCKERFILE)
     assert {key: environment.get(key) for key in REUSE_ENV} == REUSE_ENV

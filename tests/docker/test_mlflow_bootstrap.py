@@ -20,8 +20,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from bench.support import free_port, stop_mlflow_server, wait_until_answers
 from tests.docker.helpers import MLFLOW_AUTH_INI, MLFLOW_BOOTSTRAP, dev_module
-from tests.helpers import free_port, stop_mlflow_server, wait_until_answers
 
 ADMIN = ("admin", "admin-" + "a" * 32)
 SWEEP = ("sweep", "sweep-" + "s" * 32)

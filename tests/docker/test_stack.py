@@ -19,6 +19,7 @@ from unittest import mock
 import pytest
 from mlflow.tracking import MlflowClient
 
+from bench.support import TINY_MODEL
 from tests.docker.stack import (
     EXPERIMENT,
     MLFLOW,
@@ -30,7 +31,7 @@ from tests.docker.stack import (
     leftovers,
     listeners,
 )
-from tests.helpers import REPO, TINY_MODEL
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.docker
 

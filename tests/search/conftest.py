@@ -14,7 +14,13 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.helpers import METRIC, REPO, REVIEWED_EXPERIMENT, sweep_command, write_klue_slice
+from tests.helpers import (
+    REPO,
+    REVIEWED_EXPERIMENT,
+    REVIEWED_METRIC,
+    sweep_command,
+    write_klue_slice,
+)
 
 NODE_NAMES = ("node_a", "node_b")
 
@@ -62,7 +68,7 @@ def swept(raw_train, klue_dir, tmp_path_factory):
     command = sweep_command(
         folder, tmp_path, store, REVIEWED_EXPERIMENT,
         "search.num_samples=5", "search.space.num_train_epochs.int=[1, 2]",
-        f"search.metric={METRIC}",
+        f"search.metric={REVIEWED_METRIC}",
     )  # fmt: skip
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]

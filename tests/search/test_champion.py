@@ -18,15 +18,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import (
-    DEV,
-    REPO,
-    free_port,
-    report_command,
-    sweep_command,
-    wait_until_answers,
-    write_klue_slice,
-)
+from bench.support import free_port, wait_until_answers
+from tests.helpers import DEV, REPO, report_command, sweep_command, write_klue_slice
+from trainable.common.tracking.client import PARENT_TAG
 
 EXPERIMENT = "champion-test"
 MODEL_LINE_START = "model: registered "
@@ -70,7 +64,7 @@ def test_the_report_registers_the_recommended_model_and_leaves_no_checkpoint(cha
     run = client.get_run(tags["confirmation.run_id"])
     assert version.run_id == run.info.run_id and run.data.tags["stage"] == "confirmation"
     assert tags["criterion"] == run.data.params["criterion"]
-    assert tags["sweep.parent_run_id"] == run.data.tags["mlflow.parentRunId"]
+    assert tags["sweep.parent_run_id"] == run.data.tags[PARENT_TAG]
     assert {"verdict", "significant", "confirmed.dev_micro_f1", "data.train_sha256"} <= set(tags)
     confirmation = pd.read_csv(tmp_path / "report" / "confirmation.csv")
     mine = confirmation[confirmation["criterion"] == tags["criterion"]]

@@ -12,14 +12,15 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from bench.support import wait_until
 from tests.helpers import REPO, run_in_repo, sweep_command, sweep_runs, trial_folders
+from trainable.common.tracking import NODE_TAG
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +112,7 @@ class TestOnOneCluster:
         parents, children = sweep_runs(MlflowClient(mlflow_server), experiment)
         assert len(parents) == 1 and parents[0].info.status == "FINISHED"
         assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
-        ran_on = {c.data.tags["ray.node_id"] for c in children}
+        ran_on = {c.data.tags[NODE_TAG] for c in children}
         assert ran_on == {node.node_id for node in nodes.values()}
         for child in children:
             steps = [m.step for m in MlflowClient(mlflow_server).get_metric_history(
@@ -146,7 +147,7 @@ def test_a_node_lost_mid_trial_resumes_on_the_other_node(
 
     (child,) = sweep_runs(client, experiment)[1]
     assert child.info.status == "FINISHED"
-    assert child.data.tags["ray.node_id"] not in (lost, "")  # the last attempt: the survivor
+    assert child.data.tags[NODE_TAG] not in (lost, "")  # the last attempt: the survivor
     steps = [m.step for m in client.get_metric_history(child.info.run_id, "micro_f1")]
     assert sorted(set(steps)) == [1, 2, 3, 4]
     (trial_dir,) = trial_folders(tmp_path / "results" / experiment)
@@ -161,12 +162,15 @@ def wait_for_first_epoch_node(client, experiment, sweep, results: Path, timeout=
     """The node of the trial whose first epoch is fully recorded: logged to MLflow and its
     checkpoint persisted, which Tune shows by writing the epoch to the trial's result.json.
     Killing the node between the two would make the retry start from scratch, by design."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and sweep.poll() is None:
-        persisted = any(path.read_text().strip() for path in results.glob("*/result.json"))
-        if persisted and client.get_experiment_by_name(experiment):
-            for child in sweep_runs(client, experiment)[1]:
-                if "micro_f1" in child.data.metrics:
-                    return child.data.tags["ray.node_id"]
-        time.sleep(0.3)
-    raise AssertionError(f"no epoch was recorded (sweep exit code {sweep.poll()})")
+
+    def recorded_node() -> str | None:
+        if not any(path.read_text().strip() for path in results.glob("*/result.json")):
+            return None
+        if client.get_experiment_by_name(experiment) is None:
+            return None
+        for child in sweep_runs(client, experiment)[1]:
+            if "micro_f1" in child.data.metrics:
+                return child.data.tags[NODE_TAG]
+        return None
+
+    return wait_until(recorded_node, sweep, timeout, "a recorded first epoch")

@@ -6,8 +6,10 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
+from bench.support import TINY_MODEL
 from search.compare import load_compare_config
-from tests.helpers import REPO, TINY_MODEL
+from tests.helpers import REPO
+from trainable.common.tracking.client import PARENT_TAG
 from trainable.common.yaml_config import ConfigError
 
 SEED_QUESTION = REPO / "configs" / "seed_question.yaml"
@@ -33,7 +35,7 @@ def test_the_seed_question_compares_the_seed_team_setups_at_five_epochs():
     config = load_compare_config(str(SEED_QUESTION), [])
     assert [setup["criterion"] for setup in config.setups] == ["ce", "focal", "label_smoothing"]
     assert config.train.num_train_epochs == 5 and config.report.looks == [3, 5]
-    label_smoothing = config.trial_settings().with_sampled(config.setups[2]).criterion.params
+    label_smoothing = config.sweep_trial_settings().with_sampled(config.setups[2]).criterion.params
     assert label_smoothing == {"smoothing": 0.5, "convention": "seed"}
 
 
@@ -73,8 +75,8 @@ def test_comparison_trains_paired_seeds_and_reuses_them(raw_train, slice_dir, tm
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("klue-re-seed-question").experiment_id
     runs = client.search_runs([experiment])
-    parents = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
-    children = [run for run in runs if "mlflow.parentRunId" in run.data.tags]
+    parents = [run for run in runs if PARENT_TAG not in run.data.tags]
+    children = [run for run in runs if PARENT_TAG in run.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 6 and {run.info.status for run in children} == {"FINISHED"}
     assert sorted((r.data.params["criterion"], r.data.tags["seed"]) for r in children) == sorted(

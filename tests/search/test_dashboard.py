@@ -10,7 +10,8 @@ import urllib.request
 import optuna
 import pytest
 
-from tests.helpers import REPO, free_port, stop_mlflow_server, wait_until_answers
+from bench.support import free_port, stop_mlflow_server, wait_until_answers
+from tests.helpers import REPO
 from tests.search.test_review import get_json, make_dashboard
 
 STUDY = "planted-target"

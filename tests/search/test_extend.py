@@ -10,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import run_in_repo, sweep_command, sweep_runs, trial_folders
+from trainable.common.tracking.client import TRIAL_ID_TAG
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ def test_a_finished_sweep_extends_in_the_same_experiment_and_study(raw_train, sl
     assert len(results_before) == 3
     client = MlflowClient(store)
     runs_before = {
-        c.data.tags["ray.trial_id"]: c.info.run_id for c in sweep_runs(client, experiment)[1]
+        c.data.tags[TRIAL_ID_TAG]: c.info.run_id for c in sweep_runs(client, experiment)[1]
     }
     assert len(runs_before) == 3
 
@@ -65,7 +66,7 @@ def test_a_finished_sweep_extends_in_the_same_experiment_and_study(raw_train, sl
         assert (experiment_dir / name / "result.json").read_text() == text
     _, children = sweep_runs(client, experiment)
     assert len(children) == 5 and {c.info.status for c in children} == {"FINISHED"}
-    runs_after = {c.data.tags["ray.trial_id"]: c.info.run_id for c in children}
+    runs_after = {c.data.tags[TRIAL_ID_TAG]: c.info.run_id for c in children}
     assert runs_after.items() >= runs_before.items()  # the first three kept their runs
     assert json.loads((experiment_dir / "sweep.json").read_text())["num_samples"] == 5
 

@@ -14,9 +14,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from bench.support import free_port
 from tests.helpers import (
     REPO,
-    free_port,
     run_in_repo,
     sweep_command,
     sweep_runs,
@@ -134,7 +134,6 @@ def test_a_killed_driver_resumes_without_rerunning_or_orphaned_runs(small):
     wait_for_finished_trials(first, client, "killed", count=2)
     first.kill()  # SIGKILL: no handler runs, no state is saved at the end
     first.wait(timeout=60)
-    time.sleep(5)  # Tune snapshots its state as trials finish; give the last write a moment
 
     done = run_in_repo([*command, "--resume"], timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -160,19 +159,8 @@ def test_a_driver_killed_as_a_trial_ends_resumes_every_trial_and_keeps_no_checkp
         "search.num_samples=3", "search.max_concurrent=1", "search.scheduler.type=none",
         "search.space.num_train_epochs.int=[2, 2]",
     )  # fmt: skip
-    first = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    for line in first.stdout:
-        if "sweep: trial" in line and " ended | 1 of " in line:
-            first.kill()  # SIGKILL at once: no handler runs, no state save follows
-            break
-    first.wait(timeout=60)
-    assert first.returncode == -signal.SIGKILL, "the sweep ended before a trial did"
-
-    done = run_in_repo([*command, "--resume"], timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "3 finished or stopped early, 0 errored" in done.stdout
+    kill_at_first_line(command, " ended | 1 of ")
+    resume_to_the_end(command, trials=3)
     _, children = sweep_runs(MlflowClient(store), "window")
     assert len(children) == 3 and {c.info.status for c in children} == {"FINISHED"}
     assert not list((tmp_path / "results" / "window").rglob("checkpoint_*"))
@@ -182,7 +170,7 @@ def test_a_driver_killed_as_a_trial_ends_resumes_every_trial_and_keeps_no_checkp
 def test_an_errored_trial_that_resume_runs_again_finishes_in_mlflow_and_optuna(small):
     """``--resume`` carries an errored trial on from its latest checkpoint, under its own trial
     id, after Optuna was told FAIL: Ray's OptunaSearch ignored the rest ("already finished") and
-    the study kept the trial FAIL at epoch 1 while MLflow had it FINISHED (issue #30). Now Optuna
+    the study kept the trial FAIL at epoch 1 while MLflow had it FINISHED. Now Optuna
     gets a trial of the same values, both epochs, told COMPLETE; the failed attempt stays FAIL;
     MLflow keeps one run, each epoch once."""
     folder, tmp_path = small
@@ -219,7 +207,7 @@ def test_an_errored_trial_that_resume_runs_again_finishes_in_mlflow_and_optuna(s
 
 @pytest.mark.slow
 def test_a_driver_killed_as_a_trial_starts_leaves_no_optuna_trial_running(small):
-    """What the chaos bench found (issue #30): the driver SIGKILLed just after it started a
+    """What the chaos bench found: the driver SIGKILLed just after it started a
     trial, before Tune's next state save. The resumed sweep never hears of that trial and runs
     another; Optuna had suggested it (its study is written at once) and kept it RUNNING."""
     folder, tmp_path = small
@@ -229,19 +217,8 @@ def test_a_driver_killed_as_a_trial_starts_leaves_no_optuna_trial_running(small)
         "search.num_samples=3", "search.max_concurrent=1", "search.scheduler.type=none",
         "search.space.num_train_epochs.int=[2, 2]",
     )  # fmt: skip
-    first = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    for line in first.stdout:
-        if "sweep: trial" in line and " started | 1 of " in line:
-            first.kill()  # SIGKILL at once: the started trial is in no saved state
-            break
-    first.wait(timeout=60)
-    assert first.returncode == -signal.SIGKILL, "the sweep ended before a second trial started"
-
-    done = run_in_repo([*command, "--resume"], timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "3 finished or stopped early, 0 errored" in done.stdout
+    kill_at_first_line(command, " started | 1 of ")
+    resume_to_the_end(command, trials=3)
     study = optuna.load_study(
         study_name="forgot", storage=f"sqlite:///{tmp_path / 'results' / 'forgot' / 'optuna.db'}"
     )
@@ -250,3 +227,23 @@ def test_a_driver_killed_as_a_trial_starts_leaves_no_optuna_trial_running(small)
     assert states.count(TrialState.COMPLETE) == 3 and TrialState.RUNNING not in states
     _, children = sweep_runs(MlflowClient(store), "forgot")
     assert len(children) == 3 and {c.info.status for c in children} == {"FINISHED"}
+
+
+def kill_at_first_line(command: list[str], event: str) -> None:
+    """Start the sweep and SIGKILL it at once when its progress line first says ``event``
+    (no handler runs, no state save follows)."""
+    sweep = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    for line in sweep.stdout:
+        if "sweep: trial" in line and event in line:
+            sweep.kill()
+            break
+    sweep.wait(timeout=60)
+    assert sweep.returncode == -signal.SIGKILL, f"the sweep ended before a line said {event!r}"
+
+
+def resume_to_the_end(command: list[str], trials: int) -> None:
+    done = run_in_repo([*command, "--resume"], timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{trials} finished or stopped early, 0 errored" in done.stdout

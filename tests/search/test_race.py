@@ -18,8 +18,8 @@ import pytest
 from scipy import stats
 
 from bench.race_simulation import MARGIN, Setting, false_claim, run_races, scores
-from search.report import race as race_module
-from search.report.statistics import race, rank_criteria
+from search.confirmation import race as race_module
+from search.confirmation.statistics import race, rank_criteria
 
 DRAWS = 1000
 ALPHA = 0.05

@@ -13,9 +13,9 @@ from mlflow.tracking import MlflowClient
 from tests.helpers import (
     CHROMIUM,
     CHROMIUM_FLAGS,
-    METRIC,
     REPO,
     REVIEWED_EXPERIMENT,
+    REVIEWED_METRIC,
     confirmation_runs,
     needs_chromium,
     parent_run,
@@ -52,13 +52,15 @@ def test_unconfirmed_report_names_the_argmax_winner_and_counts_trials(swept, unc
     client = MlflowClient(store)
     children = trial_runs(client)
     best_by_run = {
-        run.info.run_id: max(m.value for m in client.get_metric_history(run.info.run_id, METRIC))
+        run.info.run_id: max(
+            m.value for m in client.get_metric_history(run.info.run_id, REVIEWED_METRIC)
+        )
         for run in children
     }
     winner_run = max(best_by_run, key=best_by_run.get)
     report = (out / "report.md").read_text()
     assert f"run {winner_run}" in report
-    assert f"selection {METRIC} {best_by_run[winner_run]:.2f}" in report
+    assert f"selection {REVIEWED_METRIC} {best_by_run[winner_run]:.2f}" in report
     assert "single seed, not confirmed" in report
 
     trials = pd.read_csv(out / "trials.csv")
@@ -97,7 +99,7 @@ def test_confirmation_retrains_top_criteria_and_ce_on_paired_seeds_and_reuses_th
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
     scores = pd.read_csv(out / "confirmation.csv")
-    sweep_best = pd.read_csv(out / "trials.csv").sort_values(METRIC, ascending=False)
+    sweep_best = pd.read_csv(out / "trials.csv").sort_values(REVIEWED_METRIC, ascending=False)
     top = list(dict.fromkeys(sweep_best["criterion"]))[:2]
     assert set(scores["criterion"]) == {*top, "ce"}  # the top two criteria plus the baseline
     assert all(sorted(g["seed"]) == [1, 2] for _, g in scores.groupby("criterion"))  # paired
@@ -109,7 +111,7 @@ def test_confirmation_retrains_top_criteria_and_ce_on_paired_seeds_and_reuses_th
         (row.criterion, str(row.seed)) for row in scores.itertuples()
     }
 
-    means = scores.groupby("criterion")[f"dev_{METRIC}"].mean()
+    means = scores.groupby("criterion")[f"dev_{REVIEWED_METRIC}"].mean()
     leader = means.idxmax()  # the confirmed leader by dev mean, not the sweep's argmax
     report = (out / "report.md").read_text()
     headline = report.splitlines()[2].strip("*")

@@ -8,8 +8,10 @@ import pytest
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
+from bench.support import free_port
 from search.report.cli import main
-from tests.helpers import REPO, free_port
+from tests.helpers import REPO
+from trainable.common.tracking.client import PARENT_TAG, SWEEP_TAG, TRIAL_ID_TAG
 
 
 @pytest.fixture
@@ -44,17 +46,17 @@ def test_experiment_without_a_sweep(store, capsys):
 
 def test_sweep_without_trials(store, capsys):
     uri, client, experiment_id = store
-    client.create_run(experiment_id, tags={"sweep.name": "empty"}, run_name="empty")
+    client.create_run(experiment_id, tags={SWEEP_TAG: "empty"}, run_name="empty")
     code, error = report(uri, capsys, "--experiment", "sweeps")
     assert code == 2 and says(error, "sweep 'empty'", "has no trials")
 
 
 def test_sweep_whose_trials_all_failed_lists_them(store, capsys):
     uri, client, experiment_id = store
-    parent = client.create_run(experiment_id, tags={"sweep.name": "broken"}).info.run_id
+    parent = client.create_run(experiment_id, tags={SWEEP_TAG: "broken"}).info.run_id
     for trial in ("t1", "t2"):
         child = client.create_run(
-            experiment_id, tags={"mlflow.parentRunId": parent, "ray.trial_id": trial}
+            experiment_id, tags={PARENT_TAG: parent, TRIAL_ID_TAG: trial}
         ).info.run_id
         client.log_param(child, "criterion", "focal")
         client.set_terminated(child, status=RunStatus.to_string(RunStatus.FAILED))
@@ -102,16 +104,16 @@ def test_a_sqlite_store_that_does_not_exist_is_refused_not_created(tmp_path, cap
 @pytest.mark.parametrize("flag", [["--seeds", "1"], ["--confirm", "-1"]])
 def test_confirmation_flags_out_of_range(store, capsys, flag):
     uri, client, experiment_id = store
-    client.create_run(experiment_id, tags={"sweep.name": "empty"}, run_name="empty")
+    client.create_run(experiment_id, tags={SWEEP_TAG: "empty"}, run_name="empty")
     code, error = report(uri, capsys, "--experiment", "sweeps", *flag)
     assert code == 2 and says(error, flag[0], flag[1])
 
 
 def test_a_trial_run_id_names_its_sweep(store, capsys):
     uri, client, experiment_id = store
-    parent = client.create_run(experiment_id, tags={"sweep.name": "swept"}).info.run_id
+    parent = client.create_run(experiment_id, tags={SWEEP_TAG: "swept"}).info.run_id
     child = client.create_run(
-        experiment_id, tags={"mlflow.parentRunId": parent, "ray.trial_id": "t1"}
+        experiment_id, tags={PARENT_TAG: parent, TRIAL_ID_TAG: "t1"}
     ).info.run_id
     code, error = report(uri, capsys, "--run-id", child)
     assert code == 2 and says(error, f"run {child}", "sweep 'swept'", f"--run-id {parent}")

@@ -16,8 +16,9 @@ from search.report.cli import main
 from search.report.recorded import retrain_settings
 from search.report.render import ReportContent, write_markdown
 from search.report.tables import spreadsheet_safe
+from search.tracking import SweepRecord, TrialRecord
 from trainable.common.settings import TrialSettings
-from trainable.common.tracking import SweepRecord, TrialRecord
+from trainable.common.tracking.client import PARENT_TAG, SWEEP_TAG, TRIAL_ID_TAG
 from trainable.common.yaml_config import ConfigError, dump_yaml, validate_config
 
 PLANTED = {
@@ -40,9 +41,9 @@ def fake_sweep(uri: str, sweep_name: str, trial_settings: dict) -> str:
     logging ``trial_settings``; returns the parent run id."""
     client = MlflowClient(uri)
     experiment = client.create_experiment("sweeps")
-    parent = client.create_run(experiment, tags={"sweep.name": sweep_name}).info.run_id
+    parent = client.create_run(experiment, tags={SWEEP_TAG: sweep_name}).info.run_id
     for index, score in enumerate((30.0, 20.0)):
-        tags = {"mlflow.parentRunId": parent, "ray.trial_id": f"t{index}"}
+        tags = {PARENT_TAG: parent, TRIAL_ID_TAG: f"t{index}"}
         child = client.create_run(experiment, tags=tags).info.run_id
         client.log_param(child, "criterion", "focal" if index == 0 else "ce")
         client.log_batch(child, metrics=[Metric("micro_f1", score, 0, 1)])
@@ -112,7 +113,7 @@ def test_report_files_carry_no_live_html_and_no_formula(tmp_path, monkeypatch):
     trials = client.search_runs([client.get_experiment_by_name("sweeps").experiment_id])
     names = ["<img src=x onerror=alert(1)>", '=HYPERLINK("http://x")']
     for trial, name in zip([t for t in trials if t.info.run_id != parent], names, strict=True):
-        client.set_tag(trial.info.run_id, "ray.trial_id", name)
+        client.set_tag(trial.info.run_id, TRIAL_ID_TAG, name)
     out = tmp_path / "report"
     assert (
         main(["--tracking-uri", uri, "--run-id", parent, "--confirm", "0", "--out", str(out)]) == 0
@@ -176,7 +177,7 @@ def test_an_unknown_criterion_from_mlflow_is_refused(tmp_path, monkeypatch, caps
     parent = fake_sweep(uri, "nightly", PLANTED)
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("sweeps").experiment_id
-    tags = {"mlflow.parentRunId": parent, "ray.trial_id": "t2"}
+    tags = {PARENT_TAG: parent, TRIAL_ID_TAG: "t2"}
     child = client.create_run(experiment, tags=tags).info.run_id
     client.log_param(child, "criterion", "ce](x) <img src=x onerror=alert(1)>")
     assert report(uri, parent, tmp_path / "report") == 2

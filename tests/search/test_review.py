@@ -15,20 +15,18 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from bench.support import free_port, start_mlflow_server, stop_mlflow_server, wait_until_answers
 from tests.helpers import (
     CHROMIUM,
     CHROMIUM_FLAGS,
-    METRIC,
     REPO,
     REVIEWED_EXPERIMENT,
+    REVIEWED_METRIC,
     experiment_id,
-    free_port,
     needs_chromium,
-    start_mlflow_server,
-    stop_mlflow_server,
     trial_runs,
-    wait_until_answers,
 )
+from trainable.common.tracking.client import TRIAL_ID_TAG
 
 
 def make_dashboard(*variables: str) -> list[str]:
@@ -111,7 +109,9 @@ def test_optuna_dashboard_serves_every_trial_of_the_sweeps_study(swept):
             ]  # fmt: skip
             cut = run.data.tags.get("stopped_early") == "true"
             assert trial["state"] == ("Pruned" if cut else "Complete")
-            history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, METRIC)}
+            history = {
+                m.step: m.value for m in client.get_metric_history(run.info.run_id, REVIEWED_METRIC)
+            }
             assert {v["step"]: v["value"] for v in trial["intermediate_values"]} == history
             if not cut:  # the best epoch's selection score
                 assert trial["values"] == [max(history.values())]
@@ -139,7 +139,7 @@ def test_mlflow_runs_view_shows_every_trial_by_its_descriptive_name(swept, tmp_p
     client = MlflowClient(store)
     names = []
     for run in trial_runs(client):
-        criterion, trial_id = run.data.params["criterion"], run.data.tags["ray.trial_id"]
+        criterion, trial_id = run.data.params["criterion"], run.data.tags[TRIAL_ID_TAG]
         assert re.fullmatch(
             rf"{criterion}(-[a-z_]+[-+.e\d]+)*-lr\d\.\de[-+]\d\d-ep\d+-{trial_id}",
             run.info.run_name,

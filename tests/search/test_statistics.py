@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from search.report.statistics import mean_sd, rank_criteria
+from search.confirmation.statistics import mean_sd, rank_criteria
 
 DRAWS = 1000
 KINDS = ("normal", "seed_effect", "t3", "unequal_sds")

@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.helpers import REPO, sweep_command, sweep_runs, trial_folders, wait_for_finished_trials
 from trainable.common.redact import portable_path, portable_text
+from trainable.common.tracking.client import PARENT_TAG, SWEEP_TAG, TRIAL_ID_TAG
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def test_sweep_tracks_every_trial_under_one_parent_run(
     parents, children = sweep_runs(client, experiment)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
-    assert parent.data.tags["sweep.name"] == experiment and parent.data.tags["sweep.config_hash"]
+    assert parent.data.tags[SWEEP_TAG] == experiment and parent.data.tags["sweep.config_hash"]
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"summary.md", "data"}
     guids = {
         split: Path(
@@ -89,11 +90,11 @@ def test_sweep_tracks_every_trial_under_one_parent_run(
     assert len(children) == 4
     for child in children:
         params = child.data.params
-        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.data.tags[PARENT_TAG] == parent.info.run_id
         # Named after what it tries: criterion first, its own parameter, lr, epochs, trial id.
         name = child.info.run_name
         assert name.startswith(params["criterion"] + "-")
-        assert name.endswith("-" + child.data.tags["ray.trial_id"])
+        assert name.endswith("-" + child.data.tags[TRIAL_ID_TAG])
         assert f"-ep{params['num_train_epochs']}-" in name
         if "gamma" in params:
             assert f"-gamma{float(params['gamma']):.3g}-" in name
@@ -140,7 +141,7 @@ def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 8
     assert {c.info.status for c in children} == {"FINISHED"}
-    assert len({c.data.tags["ray.trial_id"] for c in children}) == 8
+    assert len({c.data.tags[TRIAL_ID_TAG] for c in children}) == 8
     trial_dirs = trial_folders(tmp_path / "results" / experiment)
     assert len(trial_dirs) == 8
     for trial_dir in trial_dirs:  # one epoch each: a re-run trial would have reported twice
@@ -199,7 +200,7 @@ def test_optuna_learns_the_best_epoch_and_cut_trials_are_pruned_for_a_lower_is_b
     first_row = next(
         line for line in summary_lines if line.startswith("| ") and "trial_id" not in line
     )
-    assert lowest.data.tags["ray.trial_id"] in first_row  # best first, by the lowest loss
+    assert lowest.data.tags[TRIAL_ID_TAG] in first_row  # best first, by the lowest loss
 
     report = subprocess.run(
         [sys.executable, "-m", "search.report", "--tracking-uri", store, "--experiment",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +16,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import (
-    REPO,
-    start_mlflow_server,
-    stop_mlflow_server,
-    sweep_command,
-    sweep_runs,
-    trial_folders,
-)
+from bench.support import start_mlflow_server, stop_mlflow_server, wait_until
+from tests.helpers import REPO, sweep_command, sweep_runs, trial_folders
 
 pytestmark = pytest.mark.slow
 EPOCHS = 3
@@ -147,14 +140,3 @@ def assert_mlflow_complete(outage) -> None:
         assert len(tables) == EPOCHS
     assert any(int(c.data.tags.get("tracking.delayed_records", 0)) > 0 for c in children)
     assert not outage.outboxes
-
-
-def wait_until(condition, process: subprocess.Popen, timeout: float = 600):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        if process.poll() is not None:
-            raise AssertionError(f"the sweep ended first (exit code {process.poll()})")
-        time.sleep(0.3)
-    raise AssertionError("timed out waiting")

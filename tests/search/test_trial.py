@@ -9,8 +9,9 @@ from mlflow.tracking import MlflowClient
 
 from search.config import load_sweep_config
 from search.run import main as run_main
+from search.tracking import find_sweep_run
 from tests.helpers import QUICKSTART, REPO, run_in_repo, sweep_command, sweep_runs
-from trainable.common.tracking import find_sweep_run
+from trainable.common.tracking.client import SWEEP_TAG
 
 
 @pytest.mark.slow
@@ -28,7 +29,7 @@ def test_standalone_entry_prints_the_metrics_table(raw_train, slice_dir, tmp_pat
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "dev_micro_f1" in done.stdout
-    # A green run prints no ERROR and no traceback (Ray once failed a state save while the
+    # A green run prints no ERROR and no traceback (Ray failed a state save while the
     # Trainer deleted a checkpoint folder it was uploading), and keeps no checkpoint.
     assert "ERROR" not in done.stdout + done.stderr and "Traceback" not in done.stderr
     assert not list((tmp_path / "results").rglob("checkpoint_*"))
@@ -67,7 +68,7 @@ def test_a_single_training_and_a_sweep_of_one_name_keep_apart(raw_train, slice_d
     done = run_in_repo(sweep)
     assert done.returncode == 0, done.stderr[-3000:]
     parents, _ = sweep_runs(MlflowClient(store), "apart")
-    sweeps = [run.info.run_id for run in parents if "sweep.name" in run.data.tags]
+    sweeps = [run.info.run_id for run in parents if SWEEP_TAG in run.data.tags]
     assert len(parents) == 2 and len(sweeps) == 1  # the training's run, the sweep's parent
     assert find_sweep_run(store, "apart") == sweeps[0]
 

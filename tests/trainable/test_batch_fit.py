@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.faults import OutOfMemoryAbove
-from tests.helpers import run_one_trial
+from tests.helpers import run_trials
 from tests.trainable.test_train import tiny_settings
 from trainable import permanent
 from trainable.batch_fit import ACCUMULATION_TAG, BATCH_TAG, BatchFit, BatchTooLargeError
@@ -71,7 +71,7 @@ def tracked(raw_train, slice_dir, tmp_path):
 def test_out_of_memory_mid_trial_halves_the_batch_and_goes_on_from_the_last_epoch(tracked):
     settings, client, tmp_path = tracked
     hook = OutOfMemoryAbove(fits=16, count_dir=str(tmp_path / "oom"), from_epoch=1)
-    results = run_one_trial(
+    results = run_trials(
         train_fn_counted, {"criterion": "ce"}, settings, prepare_data(settings), "oom",
         tmp_path / "results", max_failures=1, hooks=[hook],
     )  # fmt: skip
@@ -99,7 +99,7 @@ def test_out_of_memory_mid_trial_halves_the_batch_and_goes_on_from_the_last_epoc
 def test_out_of_memory_at_batch_one_fails_once_and_tune_does_not_train_it_again(tracked):
     settings, client, tmp_path = tracked
     hook = OutOfMemoryAbove(fits=0, count_dir=str(tmp_path / "oom"))
-    results = run_one_trial(
+    results = run_trials(
         train_fn_counted, {"criterion": "ce"}, settings, prepare_data(settings), "oom",
         tmp_path / "results", max_failures=1, hooks=[hook],
     )  # fmt: skip

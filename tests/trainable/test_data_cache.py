@@ -236,7 +236,7 @@ def _rewrite_meta(folder: Path, key: str, value) -> None:
 UNSAFE_MODULES = {"pickle", "_pickle", "cPickle", "dill", "cloudpickle", "shelve", "joblib"}
 # Reads Ray's own experiment state (search_gen_state-*.json, a cloudpickle) to raise its trial
 # count on --resume; Tuner.restore unpickles that same folder anyway.
-ALLOWED = {("trainable/common/ray_tune.py", "from ray import cloudpickle")}
+ALLOWED = {("search/ray_tune.py", "from ray import cloudpickle")}
 
 
 def _unsafe_loads(source: str) -> list[str]:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DEV, RELATIONS, REPO, TRAIN, free_port
+from bench.support import free_port
+from tests.helpers import DEV, RELATIONS, REPO, TRAIN
 from trainable.common.settings import TrialSettings
 from trainable.data import main as data_main
 from trainable.data import prepare_data

@@ -23,9 +23,9 @@ import psutil
 import pytest
 import torch
 
+from search import ray_tune
 from tests.helpers import run_trials_on_one_actor
 from tests.trainable.test_train import tiny_settings
-from trainable.common import ray_tune
 from trainable.data import prepare_data
 from trainable.model import RelationClassifier, build_model
 from trainable.train import train_fn

@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from tests.helpers import QUICKSTART, REPO, free_port
+from bench.support import free_port
+from tests.helpers import QUICKSTART, REPO
 from trainable.common.settings import ModelSettings
 from trainable.hub import check_model_source
 from trainable.model import ModelLoadError

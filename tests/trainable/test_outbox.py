@@ -5,10 +5,12 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import free_port, start_mlflow_server, stop_mlflow_server
+from bench.support import free_port, start_mlflow_server, stop_mlflow_server
 from trainable.common.settings import TrackingSettings
-from trainable.common.tracking import RunEnd, open_trial_run
-from trainable.common.tracking.outbox import (
+from trainable.common.tracking import RunEnd
+from trainable.common.tracking.client import NODE_TAG, TRIAL_ID_TAG
+from trainable.tracking import open_trial_run
+from trainable.tracking.outbox import (
     Epoch,
     OutboxState,
     RunSpec,
@@ -21,9 +23,9 @@ from trainable.common.tracking.outbox import (
 
 
 def test_every_record_type_survives_the_file_in_order(tmp_path):
-    spec = RunSpec("sqlite:///m.db", "sweep", "parent-1", {"ray.trial_id": "t1"}, {"lr": "0.1"})
+    spec = RunSpec("sqlite:///m.db", "sweep", "parent-1", {TRIAL_ID_TAG: "t1"}, {"lr": "0.1"})
     pending = [
-        Started({"ray.node_id": "n1"}),
+        Started({NODE_TAG: "n1"}),
         Text("criterion: focal\n", "trial_settings.yaml"),
         Steps([{"step": 50, "time_ms": 1_700_000_000_000, "metrics": {"train_loss_step": 2.5}}]),
         Epoch(1, 1_700_000_000_000, {"micro_f1": 31.5, "dev_micro_f1": 28.25}, "epoch,f1\n"),

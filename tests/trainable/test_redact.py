@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import REPO, free_port
+from bench.support import free_port
+from search.tracking import SweepDescription, SweepRun
+from tests.helpers import REPO
 from trainable.common.redact import looks_secret, redact
 from trainable.common.settings import TrackingSettings, TrialSettings
-from trainable.common.tracking import RunEnd, SweepDescription, SweepRun, open_trial_run
+from trainable.common.tracking import RunEnd
 from trainable.common.yaml_config import ConfigError, load_config, validate_config
+from trainable.tracking import open_trial_run
 
 SECRET = "s3cr3t-planted-7f1d9c2ab4e8"
 

@@ -18,7 +18,7 @@ def write(tmp_path, text):
 def test_quickstart_config_is_valid_for_a_single_training_run():
     from search.config import load_sweep_config
 
-    settings = load_sweep_config(REPO / "configs/quickstart.yaml").base_settings()
+    settings = load_sweep_config(REPO / "configs/quickstart.yaml").trial_sections()
     assert settings.model.is_scratch and settings.criterion.name == "ce"
     assert settings.train.schedule_epochs is None  # one training follows its own schedule
 

@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from search import ray_tune
 from tests.faults import FailAfterEpoch
-from tests.helpers import run_one_trial, run_trials_on_one_actor
-from trainable.common import ray_tune
+from tests.helpers import run_trials, run_trials_on_one_actor
 from trainable.common.settings import TrialSettings
-from trainable.common.tracking.system_metrics import THREAD_NAME
+from trainable.common.tracking.client import TRIAL_ID_TAG
 from trainable.data import prepare_data
 from trainable.hooks import TrialHook
+from trainable.tracking.system_metrics import THREAD_NAME
 from trainable.train import train_fn
 
 pytestmark = pytest.mark.slow
@@ -92,7 +93,7 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
         storage={"path": str(tmp_path / "storage")},
     )  # fmt: skip
     data = prepare_data(settings)
-    results = run_one_trial(
+    results = run_trials(
         train_fn_observed, {"criterion": "focal", "gamma": 1.0, "learning_rate": 2e-3}, settings,
         data, "trial-test", tmp_path / "results", max_failures=1,
         hooks=[LingerAfterEpoch(2.5), FailAfterEpoch(1)],
@@ -109,7 +110,7 @@ def test_trial_reports_resumes_from_its_checkpoint_and_tracks_one_child_run(
     assert len(children) == 1
     child = children[0]
     assert child.info.status == "FINISHED"
-    assert child.data.tags["ray.trial_id"] == result.metrics["trial_id"]
+    assert child.data.tags[TRIAL_ID_TAG] == result.metrics["trial_id"]
     assert child.data.params["criterion"] == "focal" and float(child.data.params["gamma"]) == 1.0
     assert float(child.data.params["learning_rate"]) == 2e-3
     history = client.get_metric_history(child.info.run_id, "dev_micro_f1")

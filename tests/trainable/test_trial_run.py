@@ -4,7 +4,8 @@ epoch an earlier attempt logged is never logged twice."""
 from mlflow.tracking import MlflowClient
 
 from trainable.common.settings import TrackingSettings
-from trainable.common.tracking import RunEnd, open_trial_run
+from trainable.common.tracking import RunEnd
+from trainable.tracking import open_trial_run
 
 PER_CLASS = {"selection": {"no_relation": 0.5}, "dev": {"no_relation": 0.4}}
 
@@ -14,7 +15,7 @@ def _epoch(run, epoch: int) -> None:
 
 
 def test_an_attempt_restarted_before_the_last_logged_epoch_logs_each_epoch_once(tmp_path):
-    """What the chaos bench found (issue #30): the driver SIGKILLed after a trial logged epoch 1
+    """What the chaos bench found: the driver SIGKILLed after a trial logged epoch 1
     to MLflow but before Tune's saved state held that epoch's checkpoint. The resumed sweep
     restarts the trial from its first epoch; its run must hold epochs 1 and 2 once each."""
     settings = TrackingSettings(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="chaos")

@@ -3,7 +3,7 @@
 Config validation, Tune, Optuna, the sweep summary, the report, the confirmation statistics and
 the plots all rank by a metric; each asks here instead of assuming "higher is better", which
 once ranked a ``ce_loss`` sweep backwards. Metrics of KLUE dev (``dev_`` prefix) go the
-same way as their selection-split name. Pure Python: cheap enough for ``--dry-run``.
+same way as their selection-split name. No torch or Ray: cheap enough for ``--dry-run``.
 """
 
 from __future__ import annotations

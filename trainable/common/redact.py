@@ -59,8 +59,9 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     values = {environ.get(name) for name in list(environ) if looks_secret(name)}
     return sorted(
         (value for value in values if value and len(value) >= MIN_MASKED_LENGTH),
-        key=len, reverse=True,
-    )  # fmt: skip
+        key=len,
+        reverse=True,
+    )
 
 
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:

@@ -108,7 +108,7 @@ class DataSettings(Section):
     dev_subsample: PositiveInt | None = Field(
         None, description="stratified subsample of KLUE dev, for CPU demos"
     )
-    dedupe: bool = Field(True, description="drop exact duplicate records (KLUE train has 47)")
+    dedupe: bool = Field(True, description="drop exact duplicate records (42 in KLUE train)")
     on_bad_record: Literal["error", "skip"] = Field(
         "error", description="error: stop at a malformed record; skip: drop and count it"
     )
@@ -387,6 +387,11 @@ class TrialSettings(Section):
         ]
         train = self.train
         return "-".join(
-            [self.criterion.name, *own, f"lr{train.learning_rate:.1e}",
-             f"ep{train.num_train_epochs}", trial_id]
-        )  # fmt: skip
+            [
+                self.criterion.name,
+                *own,
+                f"lr{train.learning_rate:.1e}",
+                f"ep{train.num_train_epochs}",
+                trial_id,
+            ]
+        )

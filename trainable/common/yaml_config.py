@@ -29,13 +29,14 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ValidationInfo
 
+from trainable.common.cli import InputError
 from trainable.common.redact import looks_secret, redact
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """An invalid config; ``str()`` is one line per problem, each naming its key path."""
 
     def __init__(self, source: str, problems: Iterable[str]) -> None:
@@ -92,9 +93,12 @@ def add_config_arguments(
     """``--config FILE`` and repeatable ``--set key.path=value``, as every entry point has."""
     parser.add_argument("--config", required=required, help="YAML config (configs/quickstart.yaml)")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help=f"override a config value, e.g. --set {example_override} (repeatable)",
-    )  # fmt: skip
+    )
 
 
 def dump_yaml(settings: BaseModel, *, exclude_none: bool = False) -> str:

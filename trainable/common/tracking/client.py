@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Param, RunTag
 from mlflow.exceptions import RestException
 from mlflow.tracking import MlflowClient
 
+from trainable.common.cli import InputError
 from trainable.common.redact import redact
 
 TRIAL_ID_TAG = "ray.trial_id"
@@ -43,17 +45,24 @@ class RedactingClient(MlflowClient):
         return super().log_param(run_id, key, redact(str(value)), synchronous=synchronous)
 
     def log_batch(
-        self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = (),
+        self,
+        run_id: str,
+        metrics: Any = (),
+        params: Any = (),
+        tags: Any = (),
         synchronous: bool | None = None,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         params = [Param(p.key, redact(str(p.value))) for p in params]
         tags = [RunTag(t.key, redact(str(t.value))) for t in tags]
         return super().log_batch(run_id, metrics, params, tags, synchronous=synchronous)
 
     def create_run(
-        self, experiment_id: str, start_time: int | None = None,
-        tags: dict[str, Any] | None = None, run_name: str | None = None,
-    ) -> Any:  # fmt: skip
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        run_name: str | None = None,
+    ) -> Any:
         tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
         name = redact(run_name) if run_name else run_name
         return super().create_run(experiment_id, start_time, tags, name)
@@ -64,7 +73,7 @@ def tracking_client(uri: str) -> MlflowClient:
     return RedactingClient(tracking_uri=uri)
 
 
-class TrackingError(RuntimeError):
+class TrackingError(InputError, RuntimeError):
     """The MLflow tracking server cannot be used (message names the URI and the cause)."""
 
 
@@ -76,6 +85,20 @@ def probe_server(uri: str) -> None:
             tracking_client(uri).search_experiments(max_results=1)
     except Exception as error:
         raise unusable(uri, error) from None
+
+
+def probe_store(uri: str, source: str) -> None:
+    """``probe_server`` for a reader of an existing store: a SQLite file that is not there is a
+    mistyped path (MLflow would create an empty store in its place). ``source`` names where
+    the URI came from (``--tracking-uri``, ``tracking.uri``)."""
+    sqlite = "sqlite:///"
+    if uri.startswith(sqlite):
+        path = Path(uri.removeprefix(sqlite).split("?")[0]).resolve()
+        if not path.is_file():
+            raise TrackingError(
+                f"{source}: {path} does not exist (a sweep's store is where it ran)"
+            )
+    probe_server(uri)
 
 
 def unusable(uri: str, error: Exception) -> TrackingError:

@@ -6,7 +6,7 @@ between criteria, so the report re-trains the best configuration of each of the 
 1, 2, ...: the same seeds for every candidate, so scores pair on seed (the selection split stays
 fixed: it follows ``experiment.seed``). Each run is scored on KLUE dev at its best
 selection-split epoch: dev is the split no choice was made on, while the selection scores of the
-configurations the sweep picked are biased upward. ``search.report.race`` decides look by look
+configurations the sweep picked are biased upward. ``search.confirmation.race`` decides look by look
 (``report.looks``): a criterion shown worse stops receiving seeds, and the race ends when every
 pair left is "better" or "equivalent" (within ``report.margin``), or at the last look; each
 look's runs train together in one Tune run.
@@ -27,9 +27,10 @@ from typing import Any
 
 import pandas as pd
 
-from search.best_trials import best_of
-from search.report.race import RaceResult, race
-from search.report.tables import criterion_table, scored_epoch
+from search.best_trials import scored_epoch
+from search.confirmation.race import RaceResult, race
+from search.tracking import SweepRecord, TrialRecord, delete_runs, read_confirmations
+from trainable.common.cli import InputError, Interrupted
 from trainable.common.settings import BestModelSettings, TrialSettings
 from trainable.common.tracking import (
     CONFIRMATION_STAGE,
@@ -37,18 +38,14 @@ from trainable.common.tracking import (
     FINISHED,
     SEED_TAG,
     STAGE_TAG,
-    SweepRecord,
-    TrialRecord,
-    delete_runs,
-    read_confirmations,
 )
 
 
-class ConfirmationError(RuntimeError):
+class ConfirmationError(InputError, RuntimeError):
     """No confirmation run finished: nothing to rank (the runs' errors are in MLflow)."""
 
 
-class ConfirmationInterrupted(Exception):
+class ConfirmationInterrupted(Interrupted):
     """Ctrl-C while confirmation runs trained: the finished seeds are kept in MLflow, and the
     same command trains only the rest."""
 
@@ -99,17 +96,6 @@ class Plan:
     models_root: Path  # <root>/<criterion>/: each criterion's best run keeps its model there
 
 
-def candidate_trials(
-    trials: pd.DataFrame, metric: str, top_k: int, baseline: str | None
-) -> list[pd.Series]:
-    """The best trial of each of the top-k criteria, then the baseline's if not among them."""
-    ranking = criterion_table(trials, metric)["criterion"].tolist()
-    chosen = ranking[:top_k]
-    if baseline in ranking and baseline not in chosen:
-        chosen.append(baseline)
-    return [best_of(trials, criterion, metric) for criterion in chosen]
-
-
 def confirm(
     candidates: list[Candidate],
     design: RaceDesign,
@@ -118,7 +104,7 @@ def confirm(
     sweep: SweepRecord,
     plan: Plan,
 ) -> Confirmation:
-    """Race the candidates over paired seeds (``search.report.race``): each look trains the
+    """Race the candidates over paired seeds (``search.confirmation.race``): each look trains the
     (candidate, seed) runs MLflow lacks in one Tune run, then decides on their dev scores."""
     trainer = _LookTrainer(candidates, metric, sweep, plan)
     names = [candidate.criterion for candidate in candidates]
@@ -128,9 +114,14 @@ def confirm(
     else:
         reference = baseline if baseline in names else names[0]
         result = race(
-            names, trainer.draw, metric=metric, baseline=reference, margin=design.margin,
-            looks=design.looks, alpha=design.alpha,
-        )  # fmt: skip
+            names,
+            trainer.draw,
+            metric=metric,
+            baseline=reference,
+            margin=design.margin,
+            looks=design.looks,
+            alpha=design.alpha,
+        )
     scores = pd.DataFrame(trainer.rows)
     return Confirmation(scores, result, trainer.trained, trainer.notes, baseline)
 
@@ -216,7 +207,7 @@ def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, p
     """One Tune run over the jobs, each a child run of the sweep's parent in MLflow. Scores
     live in MLflow; checkpoints serve retries only (gone once the runs end); each criterion's
     best run keeps its model under ``plan.models_root`` for the report to register."""
-    from trainable.common import ray_tune  # Ray and torch load only when something is trained
+    from search import ray_tune  # Ray and torch load only when something is trained
     from trainable.data import prepare_data
     from trainable.hub import check_model_source
 
@@ -226,13 +217,17 @@ def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, p
     print(f"confirmation: training {len(jobs)} run(s) ...", flush=True)
     ray_tune.start_ray()
     tuner = ray_tune.build_tuner(
-        _run_one, {"settings_list": settings_list, "data": data},
-        plan.resources, name=f"{sweep.checked_name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}",
-        storage_path=plan.storage_path, metric=metric,
+        _run_one,
+        {"settings_list": settings_list, "data": data},
+        plan.resources,
+        name=f"{sweep.checked_name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}",
+        storage_path=plan.storage_path,
+        metric=metric,
         param_space={"index": ray_tune.grid(list(range(len(jobs))))},
-        max_concurrent=plan.max_concurrent, reuse_actors=True,
+        max_concurrent=plan.max_concurrent,
+        reuse_actors=True,
         callbacks=[ray_tune.Progress("confirmation")],
-    )  # fmt: skip
+    )
     try:
         ray_tune.fit(tuner, len(jobs))
     except ray_tune.FitInterrupted as interrupted:

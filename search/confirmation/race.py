@@ -64,7 +64,7 @@ from typing import Literal
 import numpy as np
 from scipy import special
 
-from search.report._race_verdict import headline
+from search.confirmation.race_verdict import headline
 from trainable.common.directions import direction
 
 Kind = Literal["better", "equivalent", "undecided"]

@@ -24,7 +24,7 @@ from trainable.common.tracking.client import TrackingError, tracking_client
 
 MODEL_ARTIFACT_PATH = "model"
 CHAMPION_ALIAS = "champion"
-_PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding trainable/, losses/
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding trainable/, losses/
 # What the model's code needs; recorded with the model (pinned as this environment has them)
 # so ``mlflow models serve`` with a virtualenv can rebuild it; ``--env-manager local`` uses ours.
 _REQUIREMENTS = ("torch", "transformers", "tokenizers", "safetensors", "mlflow", "pandas", "numpy")
@@ -54,34 +54,36 @@ def register_relation_model(
     """Log ``model_folder`` as a pyfunc model on ``run_id`` and register it as a new version of
     ``name`` with the ``champion`` alias and ``tags`` (text passes the redaction)."""
     try:
-        return _register(uri, run_id, model_folder, name, example, output, tags)
+        with _registry(uri), tempfile.TemporaryDirectory() as scratch:
+            saved = _save_pyfunc(Path(scratch), model_folder, example, output)
+            client = tracking_client(uri)
+            client.log_artifacts(run_id, str(saved), "model")
+            version = mlflow.register_model(f"runs:/{run_id}/{MODEL_ARTIFACT_PATH}", name)
+            for key, value in tags.items():
+                client.set_model_version_tag(name, version.version, key, redact(str(value)))
+            client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
     except MlflowException as error:  # refused (permissions, a bad name): one line for the caller
         raise TrackingError(f"registering {name!r}: {_first_line(error)}") from None
+    return RegisteredVersion(name, str(version.version), CHAMPION_ALIAS)
 
 
-def _register(
-    uri: str, run_id: str, model_folder: Path, name: str, example: pd.DataFrame,
-    output: pd.DataFrame, tags: dict[str, str],
-) -> RegisteredVersion:  # fmt: skip
+def _save_pyfunc(
+    scratch: Path, model_folder: Path, example: pd.DataFrame, output: pd.DataFrame
+) -> Path:
+    """The model as MLflow "models from code" in ``scratch``: our code travels, nothing pickled."""
     from trainable import serving
 
-    client = tracking_client(uri)
-    with _registry(uri), tempfile.TemporaryDirectory() as scratch:
-        mlflow.pyfunc.save_model(
-            Path(scratch) / MODEL_ARTIFACT_PATH,
-            python_model=serving.__file__,
-            artifacts={serving.MODEL_ARTIFACT: str(model_folder)},
-            code_paths=[str(_PACKAGE_ROOT / "trainable"), str(_PACKAGE_ROOT / "losses")],
-            signature=infer_signature(example, output),
-            input_example=example,
-            pip_requirements=_pinned_requirements(),
-        )
-        client.log_artifacts(run_id, str(Path(scratch) / MODEL_ARTIFACT_PATH), "model")
-        version = mlflow.register_model(f"runs:/{run_id}/{MODEL_ARTIFACT_PATH}", name)
-        for key, value in tags.items():
-            client.set_model_version_tag(name, version.version, key, redact(str(value)))
-        client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
-    return RegisteredVersion(name, str(version.version), CHAMPION_ALIAS)
+    saved = scratch / MODEL_ARTIFACT_PATH
+    mlflow.pyfunc.save_model(
+        saved,
+        python_model=serving.__file__,
+        artifacts={serving.MODEL_ARTIFACT: str(model_folder)},
+        code_paths=[str(_PACKAGE_ROOT / "trainable"), str(_PACKAGE_ROOT / "losses")],
+        signature=infer_signature(example, output),
+        input_example=example,
+        pip_requirements=_pinned_requirements(),
+    )
+    return saved
 
 
 def load_registered_model(uri: str, model_uri: str) -> Any:

@@ -8,7 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from trainable.common import ray_tune
+from search import ray_tune
+from trainable import tune_session
 
 SCORES = [1.0, 3.0, 2.0]  # the best epoch (2) is not the latest (3): neither outlives the trial
 WAIT_S = 300  # Tune saves its state every 10 s or more; the deletion rides on those saves
@@ -21,7 +22,7 @@ def checkpoints(folder: Path) -> list[str]:
 def report_scores(config: dict, experiment_dir: Path) -> None:
     """Wait until every trial that ended before this one holds no checkpoint (or give up at
     ``WAIT_S``), write down what they hold, then report ``SCORES``."""
-    mine = f"{ray_tune.TRIAL_FOLDER_PREFIX}{ray_tune.trial_id()}"
+    mine = f"{ray_tune.TRIAL_FOLDER_PREFIX}{tune_session.trial_id()}"
     ended = [
         folder
         for folder in experiment_dir.glob(f"{ray_tune.TRIAL_FOLDER_PREFIX}*")
@@ -36,7 +37,7 @@ def report_scores(config: dict, experiment_dir: Path) -> None:
     for epoch, score in enumerate(SCORES, start=1):
         with tempfile.TemporaryDirectory() as checkpoint:
             (Path(checkpoint) / "epoch").write_text(str(epoch))
-            ray_tune.report({"epoch": epoch, "micro_f1": score}, Path(checkpoint))
+            tune_session.report({"epoch": epoch, "micro_f1": score}, Path(checkpoint))
             kept = checkpoints(experiment_dir / mine)
             assert len(kept) <= 2, kept  # the latest, and the one being registered
 
@@ -63,9 +64,9 @@ def test_an_ended_trial_loses_its_checkpoints_while_the_sweep_goes_on(tmp_path):
 def report_then_linger(config: dict, *, pids: Path) -> None:
     """One epoch, then seconds of work after the last report (as a trial ending its MLflow run
     and freeing memory on a loaded box does) before the function returns."""
-    (pids / ray_tune.trial_id()).write_text(str(os.getpid()))
+    (pids / tune_session.trial_id()).write_text(str(os.getpid()))
     with tempfile.TemporaryDirectory() as checkpoint:
-        ray_tune.report({"epoch": 1, "micro_f1": 1.0}, Path(checkpoint))
+        tune_session.report({"epoch": 1, "micro_f1": 1.0}, Path(checkpoint))
     time.sleep(config["linger_s"])
 
 

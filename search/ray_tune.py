@@ -1,9 +1,8 @@
-"""Ray Tune, wrapped in one place: the trial's side (identity, report, resume) and the driver's
-(start Ray on loopback, build or restore a Tuner, run it).
+"""Ray Tune on the driver, wrapped in one place: start Ray on loopback, build or restore a
+Tuner, run it (what a trial asks Tune is ``trainable.tune_session``).
 
-Current APIs only: ``ray.tune.report`` / ``ray.tune.get_checkpoint`` / ``ray.tune.Checkpoint``
-inside the function trainable, ``tune.Tuner`` / ``tune.RunConfig`` outside; never
-``ray.train.report`` or ``ray.air``. The sweep, the single-trial run and the report's
+Current APIs only: ``tune.Tuner`` / ``tune.RunConfig`` / ``tune.FailureConfig``; never
+``tune.run`` or ``ray.air``. The sweep, the single-trial run and the report's
 confirmation all build their Tuner with ``build_tuner``, so checkpoint retention, trial folders
 and interruption are handled alike.
 """
@@ -12,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,11 +20,12 @@ import ray
 from ray import tune
 from ray.tune.experiment import Trial
 
-from trainable.common.checkpoint_retention import (
+from search.checkpoint_retention import (
     DeleteEndedCheckpoints,
     checkpoint_config,
     delete_checkpoints,
 )
+from trainable.common.cli import Interrupted
 from trainable.common.directions import direction
 
 # Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (by default
@@ -44,48 +43,10 @@ REUSE_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "600"}
 TRIAL_FOLDER_PREFIX = "trial_"
 
 
-class FitInterrupted(Exception):
+class FitInterrupted(Interrupted):
     """Tune returned before every trial ended (Ctrl-C); what finished is kept."""
 
 
-# ---------------------------------------------------------------- inside a trial
-def trial_id() -> str:
-    return tune.get_context().get_trial_id()
-
-
-def node_id() -> str:
-    """The Ray node this process runs on (several nodes may share one IP address)."""
-    return ray.get_runtime_context().get_node_id()
-
-
-def trial_dir() -> Path:
-    """This trial's own local folder (also when Tune reuses one process for several trials)."""
-    return Path(tune.get_context().get_trial_dir())
-
-
-def cpu_budget() -> int:
-    """Whole CPUs Tune reserved for this trial (at least 1): the torch thread count to use."""
-    resources = tune.get_context().get_trial_resources()
-    cpus = sum(bundle.get("CPU", 0) for bundle in resources.bundles) if resources else 0
-    return max(1, int(cpus))
-
-
-def report(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
-    """Report one epoch; Tune persists the checkpoint folder to the run's storage."""
-    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
-
-
-def restored_checkpoint(into: Path) -> Path | None:
-    """The checkpoint this trial resumes from (after a failure or a restore), copied to ``into``."""
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        return None
-    if into.exists():
-        shutil.rmtree(into)
-    return Path(checkpoint.to_directory(str(into)))
-
-
-# ---------------------------------------------------------------- the driver's side
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Join the cluster at ``address``, or start a local Ray bound to 127.0.0.1 (once)."""
     if ray.is_initialized():

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # race.py imports this module for RaceResult.verdict
-    from search.report.race import Claim, RaceResult
+    from search.confirmation.race import Claim, RaceResult
 
 
 def headline(result: RaceResult, labels: dict[str, str]) -> str:

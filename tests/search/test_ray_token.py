@@ -10,7 +10,7 @@ from tests.helpers import REPO
 
 START = """
 import ray
-from trainable.common import ray_tune
+from search import ray_tune
 ray_tune.start_ray(num_cpus=1)
 ray.shutdown()
 """

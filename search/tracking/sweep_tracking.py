@@ -14,29 +14,30 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from search import ray_tune
 from search.config import SweepConfig
 from search.markdown import error_line
-from trainable.common import ray_tune
+from search.tracking import SweepDescription, SweepRun
 from trainable.common.redact import portable_path, portable_text
 from trainable.common.settings import TrialSettings
 from trainable.common.tracking import (
     METRIC_TAG,
-    OUTBOX_DIR,
     SEARCH_ARTIFACT,
     SEARCHED_TAG,
     RunEnd,
-    SweepDescription,
-    SweepRun,
     bounded_requests,
-    flush_outboxes,
     is_outage,
 )
 from trainable.common.yaml_config import dump_yaml
+from trainable.tracking import OUTBOX_DIR, flush_outboxes
 
 UNTRACKED_PARAMS = (
-    ("search", "space"), ("search", "warm_start"), ("search", "num_samples"),
-    ("tracking", "uri"), ("tracking", "parent_run_id"),
-)  # fmt: skip
+    ("search", "space"),
+    ("search", "warm_start"),
+    ("search", "num_samples"),
+    ("tracking", "uri"),
+    ("tracking", "parent_run_id"),
+)
 
 
 class NullSweepTracking:
@@ -44,7 +45,7 @@ class NullSweepTracking:
 
     run_id: str | None = None
 
-    def trial_settings(self, settings: TrialSettings) -> TrialSettings:
+    def with_parent_run(self, settings: TrialSettings) -> TrialSettings:
         return settings
 
     def log_data(self, guids_by_split: dict[str, list[str]], files: dict) -> None:
@@ -92,7 +93,7 @@ class SweepTracking(NullSweepTracking):
     def run_id(self) -> str:
         return self.sweep.run_id
 
-    def trial_settings(self, settings: TrialSettings) -> TrialSettings:
+    def with_parent_run(self, settings: TrialSettings) -> TrialSettings:
         """Trials open their runs under the parent run."""
         tracking = settings.tracking.model_copy(update={"parent_run_id": self.sweep.run_id})
         return settings.model_copy(update={"tracking": tracking})

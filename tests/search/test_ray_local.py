@@ -1,6 +1,6 @@
 """Without ``ray.address`` a run starts its own local Ray, whatever cluster the machine last
 started: the chaos bench found sweeps joining the 2-node cluster another process had started
-(``ray.cluster_utils``) and losing their trials with its nodes (issue #30)."""
+(``ray.cluster_utils``) and losing their trials with its nodes."""
 
 import os
 import shutil
@@ -13,7 +13,7 @@ from tests.helpers import REPO
 
 START = """
 import ray
-from trainable.common import ray_tune
+from search import ray_tune
 ray_tune.start_ray(num_cpus=1)
 print("nodes", len(ray.nodes()))
 ray.shutdown()

@@ -37,7 +37,7 @@ from trainable.common.tracking.client import (
     tracking_client,
 )
 from trainable.common.tracking.lifecycle import RunEnd, end_run, mark_running
-from trainable.common.tracking.outbox import (
+from trainable.tracking.outbox import (
     Epoch,
     OutboxState,
     Record,

@@ -1,6 +1,6 @@
 """Which confirmed criterion is best, and how sure is that? Paired, family-wise seed statistics.
 
-``rank_criteria`` judges a fixed number of seeds; ``race`` (from ``search.report.race``) draws
+``rank_criteria`` judges a fixed number of seeds; ``race`` (from ``search.confirmation.race``) draws
 seeds look by look, drops clear losers and can also say "equivalent within a margin".
 
 The confirmation stage re-trains the best configuration of each top criterion with the SAME
@@ -65,7 +65,7 @@ from dataclasses import dataclass
 
 from scipy import special
 
-from search.report.race import Claim, RaceResult, race
+from search.confirmation.race import Claim, RaceResult, race
 
 __all__ = ["Claim", "Comparison", "RaceResult", "Ranking", "mean_sd", "race", "rank_criteria"]
 
