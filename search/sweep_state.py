@@ -17,6 +17,9 @@ from search.config import TRAININGS_FOLDER, SweepConfig, changed_keys
 from trainable.common.yaml_config import ConfigError
 
 STATE_FILE = "sweep.json"
+# Tune's saved state pickles our callbacks and functions by module path: a sweep saved under
+# another layout of this code cannot be restored. Raise this whenever such a module moves.
+LAYOUT = 2
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class SweepState:
 
     def write(self, experiment_dir: Path) -> None:
         experiment_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(asdict(self), indent=2)
+        text = json.dumps({"layout": LAYOUT, **asdict(self)}, indent=2)
         (experiment_dir / STATE_FILE).write_text(text, encoding="utf-8")
 
 
@@ -72,7 +75,7 @@ def check_start(config: SweepConfig, experiment_dir: Path, resume: bool) -> Swee
 
 def _read(state_file: Path, experiment_dir: Path) -> SweepState:
     saved = json.loads(state_file.read_text(encoding="utf-8"))
-    if "resume_hash" not in saved:  # its Tune state names modules that have since moved
+    if saved.get("layout") != LAYOUT or "resume_hash" not in saved:
         raise ConfigError(
             "--resume",
             [

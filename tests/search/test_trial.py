@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from search.config import load_sweep_config
 from search.run import main as run_main
+from search.sweep_state import LAYOUT
 from search.tracking import find_sweep_run
 from tests.helpers import QUICKSTART, REPO, run_in_repo, sweep_command, sweep_runs
 from trainable.common.tracking.client import SWEEP_TAG
@@ -106,7 +107,7 @@ def stopped_sweep(tmp_path, name: str, **state) -> None:
     folder = tmp_path / "results" / name
     folder.mkdir(parents=True)
     (folder / "tuner.pkl").write_bytes(b"")
-    (folder / "sweep.json").write_text(json.dumps(state), encoding="utf-8")
+    (folder / "sweep.json").write_text(json.dumps({"layout": LAYOUT, **state}), encoding="utf-8")
 
 
 def test_resume_with_a_changed_config_names_the_changed_keys(tmp_path, capsys):
@@ -120,6 +121,16 @@ def test_resume_with_a_changed_config_names_the_changed_keys(tmp_path, capsys):
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "the config changed since the sweep started" in line
     assert "search.seed" in line and "train.learning_rate" in line and "tracking" not in line
+
+
+def test_resume_of_a_sweep_saved_under_another_code_layout_is_refused_in_one_line(tmp_path, capsys):
+    """Tune's state names our modules by path: once they moved, restoring it would fail deep
+    in Ray with a ModuleNotFoundError."""
+    config = load_sweep_config(QUICKSTART, untracked(tmp_path, "moved"))
+    stopped_sweep(tmp_path, "moved", layout=LAYOUT - 1, resume_hash=config.resume_hash())
+    assert sweep_main(tmp_path, "moved", "--resume") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "started by an older version of this service and cannot be resumed" in line
 
 
 def test_resume_of_a_sweep_that_saved_no_config_says_only_that_it_changed(tmp_path, capsys):
