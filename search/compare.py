@@ -19,8 +19,8 @@ from typing import Any
 from pydantic import Field
 
 from search.config import SweepConfig
+from search.confirmation.tables import claim_lines, confirmation_table
 from search.markdown import markdown_table
-from search.report.tables import claim_lines, confirmation_table
 from trainable.common.cli import run_cli
 from trainable.common.yaml_config import ConfigError, add_config_arguments, load_config
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from search.best_trials import best_of, competing, winner
 from search.confirmation.statistics import mean_sd
+from search.confirmation.tables import claim_lines, confirmation_table
 from search.confirmation.training import Confirmation
 from search.markdown import short
 from search.report import importance, plots, tables
@@ -168,8 +169,8 @@ def add_confirmation(
         content.winner_line = f"Only {labels[criteria[0]]} was confirmed; nothing was compared."
     else:
         content.winner_line = result.verdict(labels=labels)
-        content.verdicts = tables.claim_lines(result, labels, metric)
-    content.confirmation = tables.confirmation_table(scores, metric)
+        content.verdicts = claim_lines(result, labels, metric)
+    content.confirmation = confirmation_table(scores, metric)
     chosen = scores[scores["criterion"] == confirmation.recommended][f"dev_{metric}"]
     mean, sd = mean_sd(chosen.tolist())
     content.winner_details[f"confirmed dev {metric}"] = (

@@ -14,8 +14,6 @@ import pandas as pd
 
 from losses import list_criteria
 from search.best_trials import competing, scored_epoch
-from search.confirmation.race import RaceResult
-from search.confirmation.statistics import mean_sd
 from search.markdown import missing, short
 from search.tracking import SweepRecord, TrialRecord
 from trainable.common.directions import DIRECTIONS, best_first, direction
@@ -200,25 +198,6 @@ def _value(value: str | None) -> int | float | str | None:
     return value
 
 
-def confirmation_table(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per criterion: seeds, mean ± sd of the selection and dev scores."""
-    rows = []
-    for criterion, group in scores.groupby("criterion", sort=False):
-        selection_mean, selection_sd = mean_sd(group[metric].dropna().tolist())
-        dev_mean, dev_sd = mean_sd(group[f"dev_{metric}"].dropna().tolist())
-        rows.append(
-            {
-                "criterion": criterion,
-                "seeds": len(group),
-                f"{metric} mean": selection_mean,
-                f"{metric} sd": selection_sd,
-                f"dev {metric} mean": dev_mean,
-                f"dev {metric} sd": dev_sd,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def own_params(trial: pd.Series) -> dict[str, float]:
     """The criterion's own sampled parameters (gamma, smoothing, ...) of a trial row."""
     return {
@@ -232,27 +211,6 @@ def setup_label(trial: pd.Series) -> str:
     """How the headline names a configuration: ``focal (gamma=1.3)``."""
     params = ", ".join(f"{k}={short(v)}" for k, v in own_params(trial).items())
     return f"{trial['criterion']} ({params})" if params else trial["criterion"]
-
-
-def claim_lines(result: RaceResult, labels: dict[str, str], metric: str) -> list[str]:
-    """One line per pair of confirmed criteria: its difference, the interval that decided it,
-    the paired seeds, and the claim (better, equivalent within the margin, or undecided)."""
-    level = f"{(1 - result.alpha):.0%}"
-    margin = f"{short(result.margin)} {metric}"
-    said = {
-        "better": "better",
-        "equivalent": f"equivalent (within {margin})",
-        "undecided": f"undecided (neither better nor within {margin})",
-    }
-    lines = []
-    for claim in result.claims:
-        seeds = min(result.seeds[claim.a], result.seeds[claim.b])
-        lines.append(
-            f"{labels.get(claim.a, claim.a)} vs {labels.get(claim.b, claim.b)}: "
-            f"{claim.difference:+.2f} {metric} ({level} simultaneous CI {claim.low:+.2f}.."
-            f"{claim.high:+.2f}, {seeds} paired seeds): {said[claim.kind]}"
-        )
-    return lines
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); tab and
