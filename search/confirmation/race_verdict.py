@@ -10,6 +10,11 @@ if TYPE_CHECKING:  # race.py imports this module for RaceResult.verdict
     from search.confirmation.race import Claim, RaceResult
 
 
+# Beyond this many seeds per criterion the estimate says more about how small the difference
+# is than about a run anyone would train.
+MANY_SEEDS = 50
+
+
 def headline(result: RaceResult, labels: dict[str, str]) -> str:
     """One sentence (a few clauses) for the report's top line."""
     say = _Say(result, lambda criterion: labels.get(criterion, criterion))
@@ -72,9 +77,14 @@ class _Say:
         parts = []
         for claim in claims:
             needed = self.r.seeds_to_decide[(claim.a, claim.b)]
-            parts.append(
-                f"{self.label(claim.a)} leads {self.label(claim.b)} by {self.by(claim)}, "
+            cost = (
                 f"roughly {needed - seeds} more seeds each ({needed} in all) would decide it"
+                if needed <= MANY_SEEDS
+                else f"more than {MANY_SEEDS} seeds each would be needed to decide it: the "
+                "difference is small against the seed noise"
+            )
+            parts.append(
+                f"{self.label(claim.a)} leads {self.label(claim.b)} by {self.by(claim)}, {cost}"
             )
         text = (
             f"Undecided after {seeds} seeds, neither better nor within {self.margin}: "

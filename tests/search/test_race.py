@@ -19,6 +19,7 @@ from scipy import stats
 
 from bench.race_simulation import MARGIN, Setting, false_claim, run_races, scores
 from search.confirmation import race as race_module
+from search.confirmation.race_verdict import MANY_SEEDS
 from search.confirmation.statistics import race, rank_criteria
 
 DRAWS = 1000
@@ -265,4 +266,17 @@ def test_headline_says_what_is_undecided_and_roughly_how_many_seeds_more():
         "Undecided after 10 seeds, neither better nor within 1.0 micro_f1: focal leads ce by "
         f"{claim.difference:.2f} micro_f1 (95% CI {claim.low:.2f}..{claim.high:.2f}), roughly "
         f"{needed - 10} more seeds each ({needed} in all) would decide it"
+    )
+
+
+def test_headline_does_not_promise_a_run_of_hundreds_of_seeds():
+    """A difference far below the seed noise would need hundreds of seeds: the headline says
+    that it is small against the noise, not a seed count nobody would train."""
+    result = _race({"ce": CE, "focal": _shifted([1.5, -1.0, 0.2, 2.0, -1.5])}, margin=0.05)
+    (claim,) = result.claims
+    assert result.decision == "undecided"
+    assert result.seeds_to_decide[(claim.a, claim.b)] > MANY_SEEDS
+    assert result.verdict().endswith(
+        f"more than {MANY_SEEDS} seeds each would be needed to decide it: the difference is "
+        "small against the seed noise"
     )
