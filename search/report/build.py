@@ -9,6 +9,7 @@ output folder: ``report.md`` (figures in ``plots/``), a self-contained ``report.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -104,7 +105,7 @@ def build_report(request: ReportRequest, out: Path | None) -> Report:
             if request.register:
                 model_line = _register(request, sweep, trials, confirmation, content.winner_line)
         finally:  # decided: the kept models go (a report interrupted before keeps them)
-            shutil.rmtree(kept, ignore_errors=True)
+            _delete_kept_models(kept)
     content.notes.append(model_line[0].upper() + model_line[1:])
     best_settings = _retrain_settings(request, best["run_id"])
     (folder / "best_config.yaml").write_text(
@@ -152,6 +153,13 @@ def _register(
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         line = f"model: not registered: {redact(first)[:300]}"
     return line
+
+
+def _delete_kept_models(kept: Path) -> None:
+    """This sweep's kept models, and their shared folder once no other sweep's are in it."""
+    shutil.rmtree(kept, ignore_errors=True)
+    with contextlib.suppress(OSError):  # another sweep's report keeps models there: stays
+        kept.parent.rmdir()
 
 
 def models_root(storage_path: Path, parent_run_id: str) -> Path:
