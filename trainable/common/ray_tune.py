@@ -28,6 +28,7 @@ from trainable.common.checkpoint_retention import (
     delete_checkpoints,
 )
 from trainable.common.directions import direction
+from trainable.common.reuse_failures import count_reset_failures_once
 
 # Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (by default
 # Ray binds to the network address even for ray.init()). Must be in the environment before
@@ -207,8 +208,10 @@ def build_tuner(
 
     A running trial keeps its latest checkpoint, which ``max_failures`` retries resume from; an
     ended trial keeps none (``checkpoint_retention``). ``reuse_actors`` keeps a process for the
-    next trial: no torch/transformers re-import. ``stop`` ends trials or the whole run early
-    (the search-efficiency bench stops at a compute budget)."""
+    next trial: no torch/transformers re-import (a process lost as it is handed over counts as
+    one failure: ``reuse_failures``). ``stop`` ends trials or the whole run early (the
+    search-efficiency bench stops at a compute budget)."""
+    count_reset_failures_once()
     return tune.Tuner(
         _with_resources(trainable, shared, resources),
         param_space=param_space or {},
@@ -252,6 +255,7 @@ def restore_tuner(
     (an extended sweep); a count at or below the saved one changes nothing."""
     if num_samples is not None:
         _raise_saved_num_samples(experiment_dir, num_samples)
+    count_reset_failures_once()
     return tune.Tuner.restore(
         str(experiment_dir),
         trainable=_with_resources(trainable, shared, resources),
