@@ -67,6 +67,12 @@ def delete_checkpoints(results: Iterable[Any]) -> None:
     _delete_in(Path(result.path) for result in results if result.path and result.error is None)
 
 
+def delete_checkpoints_under(run_folder: Path) -> None:
+    """Delete every checkpoint of a Tune run's trials, errored ones' too: for a run that nothing
+    will resume (the report's confirmation runs)."""
+    _delete_in(folder for folder in run_folder.glob("*") if folder.is_dir())
+
+
 def _delete_in(trial_folders: Iterable[Path]) -> None:
     for trial_folder in trial_folders:
         for checkpoint in trial_folder.glob(CHECKPOINT_GLOB):  # storage not on this disk: none

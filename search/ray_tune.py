@@ -25,6 +25,7 @@ from search.checkpoint_retention import (
     checkpoint_config,
     delete_checkpoints,
 )
+from search.reuse_failures import count_reset_failures_once
 from trainable.common.cli import Interrupted
 from trainable.common.directions import direction
 
@@ -168,8 +169,10 @@ def build_tuner(
 
     A running trial keeps its latest checkpoint, which ``max_failures`` retries resume from; an
     ended trial keeps none (``checkpoint_retention``). ``reuse_actors`` keeps a process for the
-    next trial: no torch/transformers re-import. ``stop`` ends trials or the whole run early
-    (the search-efficiency bench stops at a compute budget)."""
+    next trial: no torch/transformers re-import (a process lost as it is handed over counts as
+    one failure: ``reuse_failures``). ``stop`` ends trials or the whole run early (the
+    search-efficiency bench stops at a compute budget)."""
+    count_reset_failures_once()
     return tune.Tuner(
         _with_resources(trainable, shared, resources),
         param_space=param_space or {},
@@ -213,6 +216,7 @@ def restore_tuner(
     (an extended sweep); a count at or below the saved one changes nothing."""
     if num_samples is not None:
         _raise_saved_num_samples(experiment_dir, num_samples)
+    count_reset_failures_once()
     return tune.Tuner.restore(
         str(experiment_dir),
         trainable=_with_resources(trainable, shared, resources),

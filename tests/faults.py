@@ -5,14 +5,18 @@
 runs ``python -m search.run`` with the hooks the JSON names, e.g.
 ``{"fail_after_epoch": {"epoch": 1, "on_retries": true, "when": {"criterion": "focal"}}}`` or
 ``{"nan_loss_at_step": {"step": 3}}`` or ``{"hold_after_epoch": {"epoch": 2, "until": "/tmp/go"}}``
-or ``{"out_of_memory_above": {"fits": 16, "count_dir": "/tmp/oom"}}``. Ray's workers import this
+or ``{"out_of_memory_above": {"fits": 16, "count_dir": "/tmp/oom"}}`` or
+``{"kill_after_epoch": {"epoch": 2}}`` or ``{"kill_on_reuse": {"epoch": 1, "mark": "/tmp/k"}}``. Ray's workers import this
 module by name (the hooks travel to them pickled by reference), so it lives in the importable
 ``tests`` package.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+import signal
 import sys
 import time
 import uuid
@@ -89,11 +93,52 @@ class OutOfMemoryAbove(TrialHook):
             )
 
 
+class KillAfterEpoch(TrialHook):
+    """SIGKILL the trial's process once ``epoch`` is reported (first attempts): a worker lost
+    after its last report, before its function returned."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def after_epoch(self, epoch: int, *, resumed: bool, sampled: dict[str, Any]) -> None:
+        if epoch == self.epoch and not resumed:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillOnReuse(TrialHook):
+    """Once a first attempt reported ``epoch``, SIGKILL its process when Tune next hands that
+    process to another trial (``reuse_actors``: in the ``reset`` task, before that trial runs).
+    Fires once per sweep: it leaves the file ``mark``."""
+
+    def __init__(self, epoch: int, mark: str) -> None:
+        self.epoch, self.mark = epoch, Path(mark)
+
+    def after_epoch(self, epoch: int, *, resumed: bool, sampled: dict[str, Any]) -> None:
+        if epoch != self.epoch or resumed or self.mark.exists():
+            return
+        from ray.tune.trainable import FunctionTrainable
+
+        # The process's Tune trainable: Ray's actor class shadows methods of FunctionTrainable
+        # with its own copies, so the instance is patched, not the class.
+        (trainable,) = [o for o in gc.get_objects() if isinstance(o, FunctionTrainable)]
+        reset_config, mark = trainable.reset_config, self.mark
+
+        def killed_on_reset(new_config: dict) -> bool:
+            if not mark.exists():
+                mark.touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return reset_config(new_config)
+
+        trainable.reset_config = killed_on_reset
+
+
 HOOKS = {
     "fail_after_epoch": FailAfterEpoch,
     "nan_loss_at_step": NanLossAtStep,
     "hold_after_epoch": HoldAfterEpoch,
     "out_of_memory_above": OutOfMemoryAbove,
+    "kill_after_epoch": KillAfterEpoch,
+    "kill_on_reuse": KillOnReuse,
 }
 
 

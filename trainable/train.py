@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import set_seed
+from transformers import TrainerState, set_seed
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import get_last_checkpoint
 
 from losses import build_criterion
@@ -118,6 +119,9 @@ def _run_trial(
 
     def train_at(fit: BatchFit) -> None:
         """One attempt: a fresh model (seeded as always) from the last epoch this trial saved."""
+        start = _saved_epoch(work_dir) or resume_from
+        if _epochs_in(start) >= settings.train.num_train_epochs:
+            return  # killed after its last report: the schedule's later epochs are not its own
         run.set_tags(fit.tags())
         set_seed(seed)
         model = live["model"] = build_model(settings.model, data.tokenizer, data.num_labels)
@@ -137,7 +141,6 @@ def _run_trial(
             on_epoch=on_epoch,
             on_log=on_log,
         )
-        start = _saved_epoch(work_dir) or resume_from
         trainer.train(resume_from_checkpoint=str(start) if start else None)
 
     try:
@@ -171,6 +174,16 @@ def _best_model_keeper(
 def _saved_epoch(work_dir: Path) -> str | None:
     """The last epoch an earlier attempt of this trial (one that ran out of memory) saved."""
     return get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
+
+
+def _epochs_in(checkpoint: str | Path | None) -> int:
+    """Epochs trained into an HF checkpoint (0 for none). A trial resumed from its last epoch
+    must train nothing: the Trainer would go on through the schedule's later epochs (the
+    longest trial's), and ``_StopAfter`` stops only at an epoch's end."""
+    if checkpoint is None:
+        return 0
+    state = TrainerState.load_from_json(str(Path(checkpoint) / TRAINER_STATE_NAME))
+    return round(state.epoch or 0)
 
 
 def finite_loss_guard(

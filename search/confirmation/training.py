@@ -19,7 +19,6 @@ for more seeds later, re-uses every seed already finished and trains only the re
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import pandas as pd
 
 from search.best_trials import scored_epoch
 from search.confirmation.race import RaceResult, race
+from search.confirmation.run_folders import delete_unheld_checkpoints, held_run, new_run_name
 from search.tracking import SweepRecord, TrialRecord, delete_runs, read_confirmations
 from trainable.common.cli import InputError, Interrupted
 from trainable.common.settings import BestModelSettings, TrialSettings
@@ -106,6 +106,7 @@ def confirm(
 ) -> Confirmation:
     """Race the candidates over paired seeds (``search.confirmation.race``): each look trains the
     (candidate, seed) runs MLflow lacks in one Tune run, then decides on their dev scores."""
+    delete_unheld_checkpoints(plan.storage_path, sweep.checked_name)  # a killed report's
     trainer = _LookTrainer(candidates, metric, sweep, plan)
     names = [candidate.criterion for candidate in candidates]
     if len(names) == 1:  # nothing to compare: the first look's seeds describe it
@@ -205,8 +206,9 @@ def _score(record: TrialRecord, metric: str) -> dict[str, Any]:
 
 def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, plan: Plan) -> None:
     """One Tune run over the jobs, each a child run of the sweep's parent in MLflow. Scores
-    live in MLflow; checkpoints serve retries only (gone once the runs end); each criterion's
-    best run keeps its model under ``plan.models_root`` for the report to register."""
+    live in MLflow; checkpoints serve retries only (gone once the Tune run ends:
+    ``run_folders``); each criterion's best run keeps its model under ``plan.models_root`` for
+    the report to register."""
     from search import ray_tune  # Ray and torch load only when something is trained
     from trainable.data import prepare_data
     from trainable.hub import check_model_source
@@ -216,11 +218,12 @@ def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, p
     data = prepare_data(settings_list[0])  # one sweep, one data preparation for every run
     print(f"confirmation: training {len(jobs)} run(s) ...", flush=True)
     ray_tune.start_ray()
+    name = new_run_name(sweep.checked_name)
     tuner = ray_tune.build_tuner(
         _run_one,
         {"settings_list": settings_list, "data": data},
         plan.resources,
-        name=f"{sweep.checked_name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}",
+        name=name,
         storage_path=plan.storage_path,
         metric=metric,
         param_space={"index": ray_tune.grid(list(range(len(jobs))))},
@@ -228,10 +231,11 @@ def _train(jobs: list[tuple[Candidate, int]], metric: str, sweep: SweepRecord, p
         reuse_actors=True,
         callbacks=[ray_tune.Progress("confirmation")],
     )
-    try:
-        ray_tune.fit(tuner, len(jobs))
-    except ray_tune.FitInterrupted as interrupted:
-        raise ConfirmationInterrupted(str(interrupted)) from None
+    with held_run(plan.storage_path, name):
+        try:
+            ray_tune.fit(tuner, len(jobs))
+        except ray_tune.FitInterrupted as interrupted:
+            raise ConfirmationInterrupted(str(interrupted)) from None
 
 
 def _job_settings(
