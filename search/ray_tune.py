@@ -30,8 +30,8 @@ from trainable.common.cli import Interrupted
 from trainable.common.directions import direction
 
 # Keep Ray on loopback for local runs: with this set every Ray address is 127.0.0.1 (by default
-# Ray binds to the network address even for ray.init()). Must be in the environment before
-# ray.init starts Ray.
+# Ray binds to the network address even for ray.init()). The processes Ray starts read it from
+# the environment; this one read it when it imported Ray (``_stay_on_loopback``).
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 # A reused trial process waits this long for the previous trial's function to return after its
 # last report (ending its MLflow run, stopping the system monitor, freeing memory): Tune's 2 s
@@ -57,14 +57,27 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address)
         return
-    for key, value in LOOPBACK_ENV.items():
-        os.environ.setdefault(key, value)
+    _stay_on_loopback()
     _private_token_file()
     # "local", not None: with None, ray.init joins the cluster named in the machine's
     # /tmp/ray/ray_current_cluster (the last `ray start` or ray.cluster_utils head, perhaps
     # another user's) and our trials run, and die, there. RAY_ADDRESS (a `ray job submit`)
     # still takes precedence.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
+
+
+def _stay_on_loopback() -> None:
+    """Every address of the local Ray on 127.0.0.1, also when ``python -m search.run`` runs
+    without the Makefile's environment: Ray read ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` into
+    ``ray_constants.ENABLE_RAY_CLUSTER`` when this process imported it, and a value set only
+    now reached the processes Ray starts but not this one, which then handed them the machine's
+    network address. An explicit ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1`` is kept. Written
+    against Ray 2.60 (``tests/search/test_ray_local.py`` fails if it moves)."""
+    from ray._private import ray_constants
+
+    for key, value in LOOPBACK_ENV.items():
+        os.environ.setdefault(key, value)
+    ray_constants.ENABLE_RAY_CLUSTER = os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] != "0"
 
 
 def stop_ray() -> None:

@@ -38,3 +38,29 @@ def test_a_run_without_an_address_starts_its_own_ray_not_the_machines_last_clust
         shutil.rmtree(folder, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "nodes 1" in done.stdout
+
+
+ADDRESSES = """
+import ray
+from search import ray_tune
+ray_tune.start_ray(num_cpus=1)
+context = ray.get_runtime_context()
+print("gcs", context.gcs_address)
+print("node", ray.util.get_node_ip_address())
+ray.shutdown()
+"""
+
+
+def test_a_local_run_keeps_ray_on_loopback_without_the_makefiles_environment():
+    """``python -m search.run`` typed in an activated venv has no
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` (the Makefile and the tests set it): its Ray bound to
+    the machine's network address."""
+    environ = {**os.environ, "PYTHONPATH": str(REPO)}
+    for name in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ADDRESS"):
+        environ.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-c", ADDRESSES], cwd=REPO, env=environ, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "gcs 127.0.0.1:" in done.stdout and "node 127.0.0.1\n" in done.stdout, done.stdout
