@@ -49,20 +49,21 @@ class FitInterrupted(Interrupted):
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Join the cluster at ``address``, or start a local Ray bound to 127.0.0.1 (once)."""
+    """Join the cluster at ``address`` (else ``$RAY_ADDRESS``, which ``ray job submit`` sets),
+    or start a local Ray bound to 127.0.0.1 (once)."""
     if ray.is_initialized():
         return
     for key, value in REUSE_ENV.items():  # a cluster's nodes set it in their image
         os.environ.setdefault(key, value)
-    if address:
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:  # a cluster's driver keeps the address its node has: no loopback here
         ray.init(address=address)
         return
     _stay_on_loopback()
     _private_token_file()
     # "local", not None: with None, ray.init joins the cluster named in the machine's
     # /tmp/ray/ray_current_cluster (the last `ray start` or ray.cluster_utils head, perhaps
-    # another user's) and our trials run, and die, there. RAY_ADDRESS (a `ray job submit`)
-    # still takes precedence.
+    # another user's) and our trials run, and die, there.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
 
 
