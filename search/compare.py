@@ -105,7 +105,6 @@ def run_comparison(config: CompareConfig) -> str:
         "",
         f"Each run is scored on KLUE dev at its best selection-split epoch; "
         f"{confirmation.trained} run(s) trained now, the others re-used from MLflow.",
-        *confirmation.notes,
     ]
     text = "\n".join(lines) + "\n"
     folder = config.storage.path / config.experiment.name

@@ -65,7 +65,6 @@ class Confirmation:
     scores: pd.DataFrame  # one row per (criterion, seed): scored epoch, selection and dev scores
     race: RaceResult | None  # None when a single criterion was confirmed
     trained: int  # runs trained by this report; the others were finished before
-    notes: list[str]
     baseline: str | None
 
     @property
@@ -124,7 +123,7 @@ def confirm(
             alpha=design.alpha,
         )
     scores = pd.DataFrame(trainer.rows)
-    return Confirmation(scores, result, trainer.trained, trainer.notes, baseline)
+    return Confirmation(scores, result, trainer.trained, baseline)
 
 
 @dataclass(frozen=True)
@@ -149,7 +148,6 @@ class _LookTrainer:
         self.done = _finished(sweep.confirmations)
         self.stale = [r.run_id for r in sweep.confirmations if r.status != FINISHED]
         self.rows: list[dict[str, Any]] = []
-        self.notes: list[str] = []
         self.trained = 0
 
     def draw(self, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], float]:

@@ -180,5 +180,4 @@ def add_confirmation(
         f"Confirmation: {confirmation.trained} run(s) trained by this report, the others re-used "
         "from MLflow. Each run is scored on KLUE dev at its best selection-split epoch; seeds "
         "were added look by look, and a criterion shown worse received no more.",
-        *confirmation.notes,
     ]
