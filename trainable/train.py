@@ -17,6 +17,7 @@ Tune stops at a rung is ended by the sweep's driver, which made that decision
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -97,7 +98,7 @@ def _run_trial(
 
     # HF's own per-epoch folders live outside the trial folder: Ray uploads that folder while
     # the Trainer rotates them, and a file deleted mid-upload failed Tune's state save.
-    work_dir = Path(tempfile.mkdtemp(prefix=f"hf-{tune_session.trial_id()}-"))
+    work_dir = _fresh_work_dir(tune_session.trial_id())
     resume_from = tune_session.restored_checkpoint(into=work_dir / "resume")
     keeper = _best_model_keeper(settings, run.run_id, seed, data)
     live: dict[str, torch.nn.Module] = {}  # the model of the attempt that is training
@@ -169,6 +170,17 @@ def _best_model_keeper(
         "max_length": settings.data.max_length,
     }
     return BestModelKeeper(settings.storage.best_model, run_id, seed, describe)
+
+
+def _fresh_work_dir(trial_id: str) -> Path:
+    """A private temporary folder for HF's per-epoch checkpoints, outside the trial folder Ray
+    uploads. Folders an earlier attempt of this trial left on this machine (its process was
+    killed before it could delete them) go first: each holds a whole model."""
+    prefix = f"hf-{trial_id}-"
+    for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        if stale.is_dir() and not stale.is_symlink() and stale.stat().st_uid == os.getuid():
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=prefix))
 
 
 def _saved_epoch(work_dir: Path) -> str | None:

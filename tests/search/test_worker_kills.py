@@ -2,6 +2,8 @@
 Tune hands its reused process to the next trial, and after it reported its last epoch."""
 
 import json
+import tempfile
+from pathlib import Path
 
 import optuna
 import pytest
@@ -9,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from tests.helpers import run_in_repo, sweep_command, sweep_runs
+from trainable.common.tracking import TRIAL_ID_TAG
 
 
 @pytest.fixture
@@ -51,7 +54,8 @@ def test_a_worker_killed_after_its_last_epoch_trains_no_further_epoch(small):
     """A 2-epoch trial's worker dies after reporting epoch 2, before its function returned:
     Tune retries it from the epoch-2 checkpoint, where the schedule still had an epoch 3 to
     train: it was trained, logged and reported.
-    Now the retry trains nothing and ends the run; each of epochs 1-2 is logged once."""
+    Now the retry trains nothing and ends the run; each of epochs 1-2 is logged once, and the
+    killed attempt's HF checkpoint folder is gone with the trial."""
     folder, tmp_path = small
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     command = sweep_command(
@@ -72,3 +76,5 @@ def test_a_worker_killed_after_its_last_epoch_trains_no_further_epoch(small):
         assert sorted(m.step for m in history) == [1, 2], metric
     (trial,) = _study(tmp_path, "last").trials
     assert trial.state == TrialState.COMPLETE and sorted(trial.intermediate_values) == [1, 2]
+    left = Path(tempfile.gettempdir()).glob(f"hf-{child.data.tags[TRIAL_ID_TAG]}-*")
+    assert not list(left), "the killed attempt's HF checkpoint folder outlived the trial"
