@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,9 @@ LOCK_FILE = ".report.lock"
 
 
 def new_run_name(sweep_name: str) -> str:
-    return f"{sweep_name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``<sweep>-confirm-<time>-<random>``: two reports started in the same second (of this
+    sweep) still train in folders of their own."""
+    return f"{sweep_name}-confirm-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from search.confirmation.run_folders import delete_unheld_checkpoints, held_run
+from search.confirmation.run_folders import delete_unheld_checkpoints, held_run, new_run_name
 from tests.helpers import REPO, report_command, run_in_repo, sweep_command
 
 HOLD = """
@@ -94,3 +94,10 @@ def test_a_report_killed_during_its_confirmation_leaves_no_checkpoint_once_run_a
     assert again.returncode == 0, again.stderr[-3000:]
     assert not list(results.rglob("checkpoint_*"))
     assert not list((results / "confirmed-models").glob("*"))
+
+
+def test_two_reports_started_in_the_same_second_train_in_folders_of_their_own():
+    """Each report deletes its own run's checkpoints when it ends: a shared folder would take
+    the other's from under it."""
+    names = {new_run_name("s") for _ in range(20)}
+    assert len(names) == 20 and all(name.startswith("s-confirm-") for name in names)
