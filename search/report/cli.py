@@ -84,13 +84,13 @@ def _request(args: argparse.Namespace) -> ReportRequest:
             "search.report", ["give --config, or --tracking-uri with --experiment or --run-id"]
         )
     try:
-        check_tracking_uri(args.tracking_uri)
+        tracking_uri = check_tracking_uri(args.tracking_uri)
     except ValueError as error:
         raise ConfigError("search.report", [f"--tracking-uri: {error}"]) from None
-    probe_store(args.tracking_uri, "--tracking-uri")
+    probe_store(tracking_uri, "--tracking-uri")
     return ReportRequest(
-        tracking_uri=args.tracking_uri,
-        parent_run_id=find_sweep_run(args.tracking_uri, args.experiment or "", None, args.run_id),
+        tracking_uri=tracking_uri,
+        parent_run_id=find_sweep_run(tracking_uri, args.experiment or "", None, args.run_id),
         scope=args.scope or "best",
         register=not args.no_register,
         **_confirm_flags(args),

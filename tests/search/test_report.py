@@ -143,7 +143,10 @@ def test_confirmation_retrains_top_criteria_and_ce_on_paired_seeds_and_reuses_th
 @pytest.mark.slow
 def test_a_report_from_tracking_flags_alone_confirms_in_the_working_directory(swept, tmp_path):
     """No --config: the confirmation runs keep their results in ./ray_results (an absolute path
-    for Ray, which refuses a relative one), on the data at KLUE_RE_DIR."""
+    for Ray, which refuses a relative one), on the data at KLUE_RE_DIR, and log to the store
+    the relative ``sqlite:///mlflow.db`` names here, not to one in each trial's folder (Tune
+    runs trials in their own working directory: they trained, found no parent run and kept
+    everything in outboxes)."""
     sweep_tmp, _, _ = swept
     store = tmp_path / "mlflow.db"  # a copy: its confirmation runs are not the other tests'
     shutil.copy(sweep_tmp / "mlflow.db", store)
@@ -157,7 +160,7 @@ def test_a_report_from_tracking_flags_alone_confirms_in_the_working_directory(sw
     parent = parent_run(client).info.run_id
     for sweep, seeds in ((["--experiment", REVIEWED_EXPERIMENT], 2), (["--run-id", parent], 3)):
         done = subprocess.run(
-            [sys.executable, "-m", "search.report", "--tracking-uri", f"sqlite:///{store}",
+            [sys.executable, "-m", "search.report", "--tracking-uri", "sqlite:///mlflow.db",
              *sweep, "--confirm", "1", "--seeds", str(seeds), "--out", "out"],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
         )  # fmt: skip

@@ -41,9 +41,14 @@ def check_folder_name(name: str) -> str:
 
 
 def check_tracking_uri(uri: str) -> str:
-    """Refuse a tracking URI that carries credentials (settings and flags alike)."""
+    """A tracking URI as every process of a run can use it (settings and flags alike): one with
+    credentials is refused; ``sqlite:///mlflow.db`` means the working directory the command was
+    started in, as for the ``mlflow`` CLI, and trials run elsewhere (Tune changes their working
+    directory), so a relative SQLite path is made absolute now."""
     if has_userinfo(uri):
         raise ValueError(URI_CREDENTIALS)
+    if uri.startswith(SQLITE_PREFIX) and not uri.startswith(SQLITE_PREFIX + "/"):
+        return SQLITE_PREFIX + str(Path(uri.removeprefix(SQLITE_PREFIX)).resolve())
     return uri
 
 
@@ -287,16 +292,8 @@ class TrackingSettings(Section):
 
     @field_validator("uri")
     @classmethod
-    def _absolute_sqlite_path(cls, uri: str | None) -> str | None:
-        """``sqlite:///mlflow.db`` means the working directory the command was started in, as
-        for the ``mlflow`` CLI; trials run elsewhere (Tune changes their cwd), so pin it now.
-        A URI with credentials is refused (``check_tracking_uri``)."""
-        if uri:
-            check_tracking_uri(uri)
-        prefix = SQLITE_PREFIX
-        if uri and uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-            return prefix + str(Path(uri.removeprefix(prefix)).resolve())
-        return uri
+    def _usable_uri(cls, uri: str | None) -> str | None:
+        return check_tracking_uri(uri) if uri else uri
 
 
 def _portable(path: Path | None) -> Path | None:
