@@ -111,9 +111,9 @@ bench-search: install
 bench-trials: install
 	$(BIN)/python bench/many_trials.py $(BENCH_ARGS)
 
-## Faults at random moments (bench/README.md, "Chaos bench"): at least 30 SIGKILLs of the driver, a trial's
-## worker, the MLflow server, a Ray node and the report, each sweep checked against a fault-free
-## one; writes chaos-results/chaos.json. BENCH_ARGS=--quick injects 3 in a few minutes.
+## Faults at random moments (bench/README.md, "Chaos bench"): at least 30 SIGKILLs of the
+## driver, a trial's worker, the MLflow server, a Ray node and the report, each sweep checked
+## against a fault-free one; writes chaos-results/chaos.json. BENCH_ARGS=--quick injects 3.
 bench-chaos: install
 	$(BIN)/python bench/chaos.py $(BENCH_ARGS)
 
