@@ -18,7 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from search.confirmation.training import Confirmation
-from search.tracking import RegisteredVersion, data_sha256, register_relation_model
+from search.tracking import (
+    RegisteredVersion,
+    champion_again,
+    data_sha256,
+    register_relation_model,
+)
 from trainable.best_model import best_kept, kept_models
 from trainable.common.directions import direction
 
@@ -67,6 +72,13 @@ def register_champion(
     finished = kept_models(models_root / champion.criterion)
     kept = best_kept(finished) if finished else None
     if kept is None or kept.run_id != champion.run_id or kept.epoch != champion.epoch:
+        earlier = champion_again(uri, name, champion.run_id)
+        if earlier is not None:
+            return earlier, (
+                f"model: {earlier.name} version {earlier.version}, registered by an earlier "
+                f"report of this sweep, is @{earlier.alias} again ({champion.criterion}, seed "
+                f"{champion.seed}, epoch {champion.epoch}): {earlier.uri}"
+            )
         return None, (
             f"model: not registered: the {champion.criterion} model of seed {champion.seed} "
             f"(epoch {champion.epoch}) is no longer on disk (its run finished in an earlier "

@@ -22,6 +22,7 @@ from search.tracking.reading import (
 from search.tracking.registry import (
     CHAMPION_ALIAS,
     RegisteredVersion,
+    champion_again,
     load_registered_model,
     register_relation_model,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "SweepRecord",
     "SweepRun",
     "TrialRecord",
+    "champion_again",
     "data_sha256",
     "delete_runs",
     "download_artifact",

@@ -86,6 +86,22 @@ def _save_pyfunc(
     return saved
 
 
+def champion_again(uri: str, name: str, run_id: str) -> RegisteredVersion | None:
+    """Point ``@champion`` at the newest version of ``name`` registered from ``run_id`` (an
+    earlier report of the same sweep registered it); None when there is none."""
+    try:
+        client = tracking_client(uri)
+        found = client.search_model_versions(f"run_id = '{run_id}'")  # a run id is hex
+        versions = [version for version in found if version.name == name]
+        if not versions:
+            return None
+        newest = max(versions, key=lambda version: int(version.version))
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, newest.version)
+    except MlflowException as error:
+        raise TrackingError(f"registering {name!r}: {_first_line(error)}") from None
+    return RegisteredVersion(name, str(newest.version), CHAMPION_ALIAS)
+
+
 def load_registered_model(uri: str, model_uri: str) -> Any:
     """The pyfunc model at ``model_uri`` (``models:/NAME@ALIAS``, ``runs:/...``); an unknown
     name, alias or run is a ``TrackingError`` naming it."""

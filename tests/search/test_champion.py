@@ -28,7 +28,8 @@ MODEL_LINE_START = "model: registered "
 
 @pytest.fixture(scope="module")
 def champion(raw_train, klue_dir, tmp_path_factory):
-    """Sweep, then report with confirmation; yields (tmp folder, store, report stdout)."""
+    """Sweep, then report with confirmation; yields (tmp folder, store, report stdout, the
+    report's command)."""
     tmp_path = tmp_path_factory.mktemp("champion")
     folder = write_klue_slice(tmp_path / "klue", klue_dir, raw_train[:400], raw_train[400:520])
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -41,11 +42,10 @@ def champion(raw_train, klue_dir, tmp_path_factory):
     assert done.returncode == 0, done.stderr[-4000:]
     overrides = [arg for arg in sweep[sweep.index("--set") :] if arg != "--set"]
     report = report_command(overrides, "--out", str(tmp_path / "report"), "--confirm", "1")
-    done = subprocess.run(
-        [*report, "--seeds", "2"], cwd=REPO, capture_output=True, text=True, timeout=900
-    )
+    report += ["--seeds", "2"]
+    done = subprocess.run(report, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
-    return tmp_path, store, done.stdout
+    return tmp_path, store, done.stdout, report
 
 
 def registered(store: str):
@@ -56,7 +56,7 @@ def registered(store: str):
 
 @pytest.mark.slow
 def test_the_report_registers_the_recommended_model_and_leaves_no_checkpoint(champion):
-    tmp_path, store, stdout = champion
+    tmp_path, store, stdout, _ = champion
     last = stdout.strip().splitlines()[-1]
     assert last.startswith(MODEL_LINE_START) and "version 1 as @champion" in last, last
     client, version = registered(store)
@@ -78,7 +78,7 @@ def test_the_report_registers_the_recommended_model_and_leaves_no_checkpoint(cha
 
 @pytest.mark.slow
 def test_predictions_on_the_dev_split_give_the_logged_dev_score(champion):
-    tmp_path, store, _ = champion
+    tmp_path, store, _, _ = champion
     client, version = registered(store)
     out = tmp_path / "predictions.csv"
     done = predict(store, tmp_path / "klue" / DEV, out)
@@ -107,7 +107,7 @@ def test_predictions_on_the_dev_split_give_the_logged_dev_score(champion):
 
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_as_search_predict(champion):
-    tmp_path, store, _ = champion
+    tmp_path, store, _, _ = champion
     out = tmp_path / "served-check.csv"
     assert predict(store, tmp_path / "klue" / DEV, out).returncode == 0
     expected = pd.read_csv(out).head(20)
@@ -147,7 +147,7 @@ def test_mlflow_models_serve_answers_as_search_predict(champion):
 
 @pytest.mark.slow
 def test_bad_input_and_unknown_models_get_one_line(champion):
-    tmp_path, store, _ = champion
+    tmp_path, store, _, _ = champion
     records = json.loads((tmp_path / "klue" / DEV).read_text(encoding="utf-8"))[:3]
     records[1]["subject_entity"]["end_idx"] += 40  # outside its sentence
     bad = tmp_path / "bad.json"
@@ -176,3 +176,18 @@ def predict(store: str, input_file: Path, out: Path, alias="champion", name=EXPE
         "--input", str(input_file), "--out", str(out), "--tracking-uri", store,
     ]  # fmt: skip
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_the_same_report_again_says_its_model_is_registered_already(champion):
+    """A second run of the report re-uses every confirmation seed, so no model is on disk to
+    register: it said "not registered ... re-run with a new experiment.name" although the
+    model was @champion. Now it points @champion at that version again and says so."""
+    _, store, _, report = champion
+    done = subprocess.run(report, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    client, version = registered(store)
+    line = done.stdout.strip().splitlines()[-1]
+    assert line.startswith(f"model: {EXPERIMENT} version {version.version}, registered by an")
+    assert line.endswith(f"models:/{EXPERIMENT}@champion")
+    assert len(client.search_model_versions(f"name = '{EXPERIMENT}'")) == 1
