@@ -153,9 +153,7 @@ class SelectionScoreOptunaSearch(OptunaSearch):
         self._reopen(trial_id)
         super().on_trial_result(trial_id, result)
         self._last_step[trial_id] = result.get(TRAINING_ITERATION)
-        value, best = result.get(self.metric), self._best.get(trial_id)
-        if value is not None and (best is None or is_better(value, best, self.metric)):
-            self._best[trial_id] = value
+        self._note_best(trial_id, result.get(self.metric))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         self._reopen(trial_id)
@@ -176,6 +174,11 @@ class SelectionScoreOptunaSearch(OptunaSearch):
         told = {**result, self.metric: best} if finished and best is not None else None
         super().on_trial_complete(trial_id, None if error else told, error)
 
+    def _note_best(self, trial_id: str, value: float | None) -> None:
+        best = self._best.get(trial_id)
+        if value is not None and (best is None or is_better(value, best, self.metric)):
+            self._best[trial_id] = value
+
     def _reopen(self, trial_id: str) -> None:
         """A new Optuna trial for an errored trial that ``--resume`` carries on: the same
         values, the failed trial's per-epoch values reported again, its best kept."""
@@ -187,9 +190,7 @@ class SelectionScoreOptunaSearch(OptunaSearch):
         self._suggest_from_define_by_run_func(self._space, ot_trial)  # enqueued: the same values
         for step, value in sorted(failed.intermediate_values.items()):
             ot_trial.report(value, step)
-            best = self._best.get(trial_id)
-            if best is None or is_better(value, best, self.metric):
-                self._best[trial_id] = value
+            self._note_best(trial_id, value)
         self._ot_trials[trial_id] = ot_trial
         self._completed_trials.discard(trial_id)
         self._planned[trial_id] = int(failed.params.get("num_train_epochs", self._default_epochs))
